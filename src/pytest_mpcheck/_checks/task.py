@@ -1,0 +1,91 @@
+"""What each worker runs for the equivalence oracle, in place of the user's function.
+
+The user's function and every item travel as bytes pickled in the test
+process, and every result or exception travels home as bytes pickled in the
+worker.  A plain ``Pool`` loses the task, and hangs, when a worker cannot
+unpickle its task or the parent cannot unpickle a result; here each of those
+becomes an ``Outcome`` that says what happened to which item.
+
+Like ``Pool``, the function is unpickled once per task (chunk): a callable
+object with state gets a fresh copy per chunk, exactly as it would.
+"""
+
+from __future__ import annotations
+
+import pickle
+import traceback
+from typing import Any, NamedTuple
+
+from pytest_mpcheck._checks.pickling import PickleProblem, pickle_or_explain
+
+__all__ = ["RAISED", "UNLOADABLE", "UNPICKLABLE", "VALUE", "ItemCall", "Outcome", "problem_of"]
+
+VALUE = "value"
+RAISED = "raised"
+UNPICKLABLE = "unpicklable"
+UNLOADABLE = "unloadable"
+
+
+class Outcome(NamedTuple):
+    """One item's fate in a worker; only bytes and strings, so it always travels."""
+
+    position: int
+    kind: str
+    payload: bytes | None
+    detail: tuple[str, ...]
+
+
+class ItemCall:
+    """Picklable stand-in for the user's function; ``star`` unpacks argument tuples."""
+
+    def __init__(self, func_bytes: bytes, star: bool) -> None:
+        self._func_bytes = func_bytes
+        self._star = star
+        self._func: Any = None
+
+    def __getstate__(self) -> tuple[bytes, bool]:
+        return (self._func_bytes, self._star)
+
+    def __setstate__(self, state: tuple[bytes, bool]) -> None:
+        self._func_bytes, self._star = state
+        self._func = None
+
+    def __call__(self, job: tuple[int, bytes]) -> Outcome:
+        index, payload = job
+        if self._func is None:
+            try:
+                self._func = pickle.loads(self._func_bytes)
+            except Exception as exc:
+                return _unloadable(index, "function", exc)
+        try:
+            item = pickle.loads(payload)
+        except Exception as exc:
+            return _unloadable(index, f"argument at index {index}", exc)
+        try:
+            result = self._func(*item) if self._star else self._func(item)
+        except Exception as exc:
+            return _raised(index, exc)
+        return _pack(index, VALUE, result, f"result for index {index}", ())
+
+
+def _unloadable(index: int, where: str, exc: BaseException) -> Outcome:
+    return Outcome(index, UNLOADABLE, None, (where, f"{type(exc).__name__}: {exc}"))
+
+
+def _raised(index: int, exc: BaseException) -> Outcome:
+    trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    return _pack(index, RAISED, exc, f"exception raised for index {index}", (trace,))
+
+
+def _pack(index: int, kind: str, obj: Any, where: str, extra: tuple[str, ...]) -> Outcome:
+    """Pickle ``obj`` for the trip home, or explain why it cannot make the trip."""
+    packed = pickle_or_explain(obj, where)
+    if isinstance(packed, bytes):
+        return Outcome(index, kind, packed, extra)
+    return Outcome(index, UNPICKLABLE, None, (kind, *packed.as_tuple(), *extra))
+
+
+def problem_of(outcome: Outcome) -> tuple[str, PickleProblem, tuple[str, ...]]:
+    """Decode an ``UNPICKLABLE`` outcome: (what kind of object, problem, extra text)."""
+    kind, where, what, reason, advice, error, *extra = outcome.detail
+    return kind, PickleProblem(where, what, reason, advice, error), tuple(extra)

@@ -1,0 +1,61 @@
+"""Exception hierarchy: every finding is an ``MpCheckError``.
+
+``MpCheckError`` subclasses ``AssertionError`` so pytest reports a finding as a
+test failure (not an error), and so ``pytest.raises(AssertionError)`` and
+Hypothesis' shrinking treat it like any failed assertion.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CheckTimeoutError",
+    "ExceptionMismatchError",
+    "MpCheckError",
+    "NondeterministicError",
+    "ResultMismatchError",
+    "UnpicklableError",
+    "WorkerCrashError",
+]
+
+
+class MpCheckError(AssertionError):
+    """Base class of every finding pytest-mpcheck reports."""
+
+    # Shown as ``pytest_mpcheck.X`` in tracebacks: the public name, not the private module.
+    __module__ = "pytest_mpcheck"
+
+
+class ResultMismatchError(MpCheckError):
+    """The parallel run returned a value that differs from the sequential one."""
+
+    __module__ = "pytest_mpcheck"
+
+
+class ExceptionMismatchError(MpCheckError):
+    """The runs disagree on whether, where or what an item raised."""
+
+    __module__ = "pytest_mpcheck"
+
+
+class UnpicklableError(MpCheckError):
+    """A function, argument, result or exception cannot travel between processes."""
+
+    __module__ = "pytest_mpcheck"
+
+
+class NondeterministicError(MpCheckError):
+    """Two sequential runs disagree, so parallel results cannot be judged."""
+
+    __module__ = "pytest_mpcheck"
+
+
+class CheckTimeoutError(MpCheckError):
+    """A check did not finish within its timeout."""
+
+    __module__ = "pytest_mpcheck"
+
+
+class WorkerCrashError(MpCheckError):
+    """A worker process died while running the check."""
+
+    __module__ = "pytest_mpcheck"

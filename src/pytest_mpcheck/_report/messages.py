@@ -1,0 +1,304 @@
+"""Where every failure message is written.
+
+Each finding record from the checks becomes one ``MpCheckError`` subclass
+with a message a user can act on: what differs, where (start method, via,
+processes, chunksize, index, input), the values, and what to do.  Headlines
+are module constants so tests can match them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, NoReturn
+
+from pytest_mpcheck._checks.findings import (
+    Finding,
+    Mismatch,
+    MultisetMismatch,
+    Nondeterminism,
+    Raised,
+    Result,
+    Returned,
+    Run,
+    RunBroken,
+    RunTimeout,
+    Unloadable,
+    Unpicklable,
+)
+from pytest_mpcheck._errors import (
+    CheckTimeoutError,
+    ExceptionMismatchError,
+    MpCheckError,
+    NondeterministicError,
+    ResultMismatchError,
+    UnpicklableError,
+    WorkerCrashError,
+)
+
+__all__ = [
+    "EXCEPTION_MISMATCH",
+    "MULTISET_MISMATCH",
+    "NONDETERMINISTIC",
+    "RESULT_MISMATCH",
+    "TIMEOUT",
+    "UNLOADABLE",
+    "UNPICKLABLE",
+    "WORKER_CRASH",
+    "format_finding",
+    "raise_finding",
+    "short_repr",
+]
+
+RESULT_MISMATCH = "parallel result differs from the sequential run"
+EXCEPTION_MISMATCH = "parallel and sequential runs disagree on an exception"
+MULTISET_MISMATCH = "unordered parallel results are not the sequential results in some order"
+NONDETERMINISTIC = "function is nondeterministic: two sequential runs differ"
+UNPICKLABLE = "cannot be pickled"
+UNLOADABLE = "a worker could not load what it was sent"
+TIMEOUT = "check timed out"
+WORKER_CRASH = "a worker process died"
+
+_REPR_LIMIT = 160
+_TRACE_LINES = 12
+
+_STATE_HINT = (
+    "hint: fork workers inherit the test process's memory as it is now; spawn and "
+    "forkserver workers import modules afresh and never see state set at run time "
+    "(module globals, class attributes, configuration changed after import). Pass such "
+    "state as an argument, or set it in a Pool initializer."
+)
+_WORKER_STATE_HINT = (
+    "hint: results that depend on which items a worker ran before point to state kept "
+    "across calls (caches, counters, globals); workers each keep their own copy."
+)
+
+
+def short_repr(value: Any) -> str:
+    """``repr`` cut to a readable length, keeping both ends."""
+    try:
+        text = repr(value)
+    except Exception as exc:
+        return f"<repr failed: {type(exc).__name__}: {exc}>"
+    if len(text) <= _REPR_LIMIT:
+        return text
+    return f"{text[:100]} ... {text[-40:]} ({len(text)} characters)"
+
+
+def _describe(result: Result | None) -> str:
+    if isinstance(result, Returned):
+        return short_repr(result.value)
+    if isinstance(result, Raised):
+        return f"raised {type(result.exc).__qualname__}{short_repr(result.exc.args)}"
+    return "(not reached: an earlier item raised)"
+
+
+def _chunks(run: Run) -> str:
+    return "default" if run.chunksize is None else str(run.chunksize)
+
+
+def _context(run: Run) -> str:
+    return (
+        f"start method: {run.method}, via: {run.via}, processes: {run.processes}, "
+        f"chunksize: {_chunks(run)}, function: {run.func}"
+    )
+
+
+def _trace_tail(trace: str) -> str:
+    lines = trace.rstrip().splitlines()
+    if not lines:
+        return ""
+    tail = lines[-_TRACE_LINES:]
+    return "\n".join(["  worker traceback (last lines):", *(f"    {line}" for line in tail)])
+
+
+def _verdict_lines(run: Run, verdicts: Mapping[str, Finding | None]) -> list[str]:
+    """Which other start methods differ too, and the likely cause the pattern suggests."""
+    differ = [m for m in verdicts if m != run.method and verdicts[m] is not None]
+    same = [m for m in verdicts if verdicts[m] is None]
+    lines = []
+    if differ:
+        lines.append(f"  also differs under: {', '.join(differ)}")
+    if same:
+        lines.append(f"  matches under: {', '.join(same)}")
+    if "fork" in same and not {run.method, *differ} & {"fork"}:
+        lines.append(f"  {_STATE_HINT}")
+    elif not same:
+        lines.append(f"  {_WORKER_STATE_HINT}")
+    return lines
+
+
+def _mismatch(
+    finding: Mismatch, verdicts: Mapping[str, Finding | None]
+) -> tuple[type[MpCheckError], str]:
+    run = finding.run
+    either_raised = isinstance(finding.sequential, Raised) or isinstance(finding.parallel, Raised)
+    headline = EXCEPTION_MISMATCH if either_raised else RESULT_MISMATCH
+    lines = [
+        f"{headline} at index {finding.index} under {run.method} "
+        f"(via={run.via}, processes={run.processes}, chunksize={_chunks(run)})",
+        f"  {_context(run)}",
+        f"  index {finding.index} of {finding.total}, input: {short_repr(finding.item)}",
+        f"    sequential: {_describe(finding.sequential)}",
+        f"    parallel:   {_describe(finding.parallel)}",
+        *_verdict_lines(run, verdicts),
+    ]
+    if isinstance(finding.parallel, Raised):
+        lines.append(_trace_tail(finding.parallel.trace))
+    error: type[MpCheckError] = ExceptionMismatchError if either_raised else ResultMismatchError
+    return error, "\n".join(lines)
+
+
+def _multiset(finding: MultisetMismatch, verdicts: Mapping[str, Finding | None]) -> str:
+    run = finding.run
+    lines = [
+        f"{MULTISET_MISMATCH} under {run.method} "
+        f"(via={run.via}, processes={run.processes}, chunksize={_chunks(run)})",
+        f"  {_context(run)}",
+    ]
+    for title, entries in (
+        ("missing from the parallel results", finding.missing),
+        ("extra in the parallel results", finding.extra),
+    ):
+        if entries:
+            lines.append(f"  {title} ({len(entries)}):")
+            for index, item, value in entries[:5]:
+                lines.append(f"    {short_repr(value)}  (index {index}, input: {short_repr(item)})")
+            if len(entries) > 5:
+                lines.append(f"    ... and {len(entries) - 5} more")
+    lines.extend(_verdict_lines(run, verdicts))
+    return "\n".join(lines)
+
+
+def _nondeterministic(finding: Nondeterminism) -> str:
+    return "\n".join(
+        [
+            f"{NONDETERMINISTIC} ({finding.func}, at index {finding.index})",
+            f"  input: {short_repr(finding.item)}",
+            f"    first sequential run:  {_describe(finding.first)}",
+            f"    second sequential run: {_describe(finding.second)}",
+            "  Both runs were list(map(func, items)) in the test process, so the difference is "
+            "not caused by parallelism:",
+            "  func depends on randomness, time, or state it keeps across calls. Make its "
+            "result depend only on its input (seed randomness from the input, pass time in), "
+            "or check a deterministic property of the result instead.",
+        ]
+    )
+
+
+_UNPICKLABLE_TITLES = {
+    "function": "the function {what} " + UNPICKLABLE + " to send it to the workers",
+    "argument": "input at index {index} " + UNPICKLABLE + " to send it to a worker",
+    "value": "the result for index {index} " + UNPICKLABLE + " to send it back from the worker",
+    "raised": "the exception raised for index {index} "
+    + UNPICKLABLE
+    + " to send it back from the worker",
+}
+
+
+_ROOTS = {
+    "function": "function",
+    "argument": "argument at index {index}",
+    "value": "result for index {index}",
+    "raised": "exception raised for index {index}",
+}
+
+
+def _unpicklable(finding: Unpicklable) -> str:
+    problem = finding.problem
+    title = _UNPICKLABLE_TITLES[finding.kind].format(what=problem.what, index=finding.index)
+    where = (
+        "before any worker started"
+        if finding.run is None
+        else f"under {finding.run.method} (via={finding.run.via})"
+    )
+    lines = [f"{title} ({where})"]
+    if finding.index is not None:
+        lines.append(f"  input: {short_repr(finding.item)}")
+    if problem.where != _ROOTS[finding.kind].format(index=finding.index):
+        lines.append(f"  culprit: {problem.where} is {problem.what}")
+    lines += [
+        f"  why: {problem.reason}",
+        f"  what to do: {problem.advice}",
+        f"  pickle said: {problem.error}",
+    ]
+    if finding.kind == "raised":
+        lines.append(
+            "  note: a plain multiprocessing.Pool hangs forever when an exception cannot be "
+            "sent back or rebuilt; here it is reported instead."
+        )
+    if finding.trace:
+        lines.append(_trace_tail(finding.trace))
+    return "\n".join(lines)
+
+
+def _unloadable(finding: Unloadable) -> str:
+    run = finding.run
+    return "\n".join(
+        [
+            f"{UNLOADABLE}: the {finding.where} under {run.method} (via={run.via})",
+            f"  {_context(run)}",
+            f"  error in the worker: {finding.error}",
+            f"  why: {run.method} workers import the function and the classes of the arguments "
+            f"by module name, and module {finding.module!r} could not provide them there.",
+            "  what to do: define them in an importable module (a package or a module on "
+            "sys.path), not in a test file collected with --import-mode=importlib, not in an "
+            "interactive __main__; or leave this start method out with --mp-start-methods.",
+        ]
+    )
+
+
+def _timeout(finding: RunTimeout) -> str:
+    run = finding.run
+    return "\n".join(
+        [
+            f"{TIMEOUT} after {finding.timeout:g}s under {run.method} "
+            f"(via={run.via}, processes={run.processes})",
+            f"  {_context(run)}",
+            f"  {finding.done} of {finding.total} results had arrived; the pool was terminated.",
+            "  A task hangs, or a worker died and its task was lost (a plain Pool waits forever "
+            "then). Raise the limit with --mp-timeout or @pytest.mark.mpcheck(timeout=...) if "
+            "the work is just slow.",
+        ]
+    )
+
+
+def _broken(finding: RunBroken) -> str:
+    run = finding.run
+    return "\n".join(
+        [
+            f"{WORKER_CRASH} under {run.method} (via={run.via}, processes={run.processes})",
+            f"  {_context(run)}",
+            f"  {finding.detail}",
+            "  The function killed its worker (os._exit, a signal, a crash in C code, or the "
+            "out-of-memory killer).",
+        ]
+    )
+
+
+def format_finding(
+    finding: Finding, verdicts: Mapping[str, Finding | None] | None = None
+) -> tuple[type[MpCheckError], str]:
+    """The error class and message for ``finding``."""
+    verdicts = verdicts or {}
+    if isinstance(finding, Mismatch):
+        return _mismatch(finding, verdicts)
+    if isinstance(finding, MultisetMismatch):
+        return ResultMismatchError, _multiset(finding, verdicts)
+    if isinstance(finding, Nondeterminism):
+        return NondeterministicError, _nondeterministic(finding)
+    if isinstance(finding, Unpicklable):
+        return UnpicklableError, _unpicklable(finding)
+    if isinstance(finding, Unloadable):
+        return UnpicklableError, _unloadable(finding)
+    if isinstance(finding, RunTimeout):
+        return CheckTimeoutError, _timeout(finding)
+    return WorkerCrashError, _broken(finding)
+
+
+def raise_finding(
+    finding: Finding, verdicts: Mapping[str, Finding | None] | None = None
+) -> NoReturn:
+    """Raise the ``MpCheckError`` subclass that reports ``finding``."""
+    __tracebackhide__ = True
+    error, message = format_finding(finding, verdicts)
+    raise error(message)

@@ -1,0 +1,231 @@
+"""The one frozen settings object, and the rules that build and validate it.
+
+Every option is declared once in ``OPTIONS``; the pytest wiring turns each
+declaration into a CLI flag and its ini twin, and the marker and the public
+API validate through the same parsers, so a value means the same thing
+wherever it is written.  Precedence: marker > CLI > ini > default.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import random
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, fields
+from typing import Any
+
+__all__ = [
+    "MARKER_KEYS",
+    "OPTIONS",
+    "START_METHOD_ORDER",
+    "Option",
+    "Settings",
+    "available_start_methods",
+    "default_settings",
+    "parse_marker",
+    "parse_processes",
+    "parse_seed",
+    "parse_start_methods",
+    "parse_timeout",
+    "resolve",
+]
+
+#: Canonical order in which start methods are run and listed.
+START_METHOD_ORDER = ("fork", "spawn", "forkserver")
+
+DEFAULT_PROCESSES = 4
+DEFAULT_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Effective settings of one check; the seed and these reproduce a run."""
+
+    start_methods: tuple[str, ...]
+    processes: int
+    seed: int
+    timeout: float
+
+    def describe(self) -> str:
+        """One line with every setting, as printed in the header and messages."""
+        return (
+            f"start methods: {', '.join(self.start_methods)}; processes: {self.processes}; "
+            f"timeout: {self.timeout:g}s; seed: {self.seed}"
+        )
+
+
+def available_start_methods() -> tuple[str, ...]:
+    """Start methods this platform offers, in canonical order."""
+    offered = set(multiprocessing.get_all_start_methods())
+    return tuple(method for method in START_METHOD_ORDER if method in offered)
+
+
+def _accepted_methods() -> str:
+    return ", ".join(available_start_methods()) + " (comma-separated), or 'all'"
+
+
+def parse_start_methods(value: object) -> tuple[str, ...]:
+    """Parse ``"fork,spawn"``, ``"all"`` or a sequence of names into canonical order."""
+    if isinstance(value, str):
+        names = [part.strip() for part in value.split(",") if part.strip()]
+    elif isinstance(value, Iterable):
+        names = list(value)
+        if not all(isinstance(name, str) for name in names):
+            raise TypeError(f"start methods must be strings; accepted: {_accepted_methods()}")
+    else:
+        raise TypeError(
+            f"start methods must be a string or a sequence of strings, not "
+            f"{type(value).__name__}; accepted: {_accepted_methods()}"
+        )
+    if names == ["all"]:
+        return available_start_methods()
+    if not names:
+        raise ValueError(f"no start method given; accepted: {_accepted_methods()}")
+    offered = available_start_methods()
+    for name in names:
+        if name not in offered:
+            why = (
+                "is not available on this platform"
+                if name in START_METHOD_ORDER
+                else "is not a start method"
+            )
+            raise ValueError(f"{name!r} {why}; accepted: {_accepted_methods()}")
+    return tuple(method for method in offered if method in names)
+
+
+def _parse_int(value: object, what: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise TypeError(f"{what} must be an integer >= {minimum}, not {value!r}")
+    try:
+        number = int(value)
+    except ValueError:
+        raise ValueError(f"{what} must be an integer >= {minimum}, not {value!r}") from None
+    if number < minimum:
+        raise ValueError(f"{what} must be an integer >= {minimum}, not {number}")
+    return number
+
+
+def parse_processes(value: object) -> int:
+    """Worker processes per pool: an integer >= 1."""
+    return _parse_int(value, "processes", 1)
+
+
+def parse_seed(value: object) -> int:
+    """Seed for every random decision of a session: an integer >= 0."""
+    return _parse_int(value, "seed", 0)
+
+
+def parse_timeout(value: object) -> float:
+    """Seconds one check may take: a number > 0 (a check never waits forever)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise TypeError(f"timeout must be a number of seconds > 0, not {value!r}")
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise ValueError(f"timeout must be a number of seconds > 0, not {value!r}") from None
+    if not seconds > 0 or seconds == float("inf"):
+        raise ValueError(f"timeout must be a finite number of seconds > 0, not {value!r}")
+    return seconds
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting: its CLI flag, ini key, help text (shared by both) and parser."""
+
+    field: str
+    flag: str
+    metavar: str
+    help: str
+    parse: Callable[[object], Any]
+
+    @property
+    def ini(self) -> str:
+        return self.flag.lstrip("-").replace("-", "_")
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option(
+        "start_methods",
+        "--mp-start-methods",
+        "METHODS",
+        "comma-separated start methods to check under (fork, spawn, forkserver) or 'all'; "
+        "default: every method the platform offers",
+        parse_start_methods,
+    ),
+    Option(
+        "processes",
+        "--mp-processes",
+        "N",
+        f"worker processes per pool (integer >= 1); default: {DEFAULT_PROCESSES}",
+        parse_processes,
+    ),
+    Option(
+        "seed",
+        "--mp-seed",
+        "SEED",
+        "seed for every random decision (integer >= 0); default: random per session, "
+        "shown in the header",
+        parse_seed,
+    ),
+    Option(
+        "timeout",
+        "--mp-timeout",
+        "SECONDS",
+        f"seconds one check may take before it fails (> 0); default: {DEFAULT_TIMEOUT:g}",
+        parse_timeout,
+    ),
+)
+
+#: Keyword arguments ``@pytest.mark.mpcheck`` accepts (the seed is per session).
+MARKER_KEYS = ("start_methods", "processes", "timeout")
+
+
+def default_settings(seed: int | None = None) -> Settings:
+    """Defaults: every offered start method, 4 processes, 60 s, a fresh random seed."""
+    return Settings(
+        start_methods=available_start_methods(),
+        processes=DEFAULT_PROCESSES,
+        seed=random.randrange(2**32) if seed is None else seed,
+        timeout=DEFAULT_TIMEOUT,
+    )
+
+
+def resolve(base: Settings, layers: Sequence[Mapping[str, object]]) -> Settings:
+    """Apply raw values over ``base``; the first layer that sets a field wins.
+
+    Raises ``ValueError``/``TypeError`` naming the field and what it accepts.
+    """
+    parsers = {option.field: option.parse for option in OPTIONS}
+    values: dict[str, Any] = {f.name: getattr(base, f.name) for f in fields(Settings)}
+    for name in values:
+        for layer in layers:
+            raw = layer.get(name)
+            if raw is not None:
+                values[name] = parsers[name](raw)
+                break
+    return Settings(**values)
+
+
+def parse_marker(args: Sequence[object], kwargs: Mapping[str, object]) -> dict[str, object]:
+    """Validate ``@pytest.mark.mpcheck(...)`` arguments into a settings layer."""
+    if args:
+        raise TypeError(
+            "@pytest.mark.mpcheck takes keyword arguments only "
+            f"({', '.join(MARKER_KEYS)}), got positional {list(args)!r}"
+        )
+    unknown = sorted(set(kwargs) - set(MARKER_KEYS))
+    if unknown:
+        raise TypeError(
+            f"@pytest.mark.mpcheck got unknown argument {unknown[0]!r}; "
+            f"accepted: {', '.join(MARKER_KEYS)}"
+        )
+    parsers = {option.field: option.parse for option in OPTIONS}
+    layer: dict[str, object] = {}
+    for key, raw in kwargs.items():
+        if raw is None:
+            continue
+        try:
+            layer[key] = parsers[key](raw)
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"@pytest.mark.mpcheck({key}={raw!r}): {exc}") from None
+    return layer

@@ -1,0 +1,123 @@
+"""pytest wiring only: options, ini keys, marker, header, fixture, per-test settings.
+
+Kept cheap to import (every pytest run of every user imports it): the engine
+and the checks are imported only when a test asks for them.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Generator
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from ._settings import MARKER_KEYS, OPTIONS, Settings, default_settings, parse_marker, resolve
+
+if TYPE_CHECKING:
+    from ._api import MpCheck
+
+_SESSION_SETTINGS = pytest.StashKey[Settings]()
+_ITEM_SETTINGS = pytest.StashKey[Settings]()
+_MARKER_ERROR = pytest.StashKey[str]()
+
+_MARKER_HELP = (
+    "mpcheck({}): settings for this test's pytest-mpcheck checks; "
+    "they take precedence over command-line options and ini values."
+).format(", ".join(f"{key}=None" for key in MARKER_KEYS))
+
+
+def _argparse_type(parse: Callable[[object], Any]) -> Callable[[str], Any]:
+    """Turn a parser's ValueError/TypeError into argparse's usage error."""
+
+    def convert(text: str) -> Any:
+        try:
+            return parse(text)
+        except (TypeError, ValueError) as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return convert
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("mpcheck", "pytest-mpcheck: checks for parallel code")
+    for option in OPTIONS:
+        group.addoption(
+            option.flag,
+            dest=f"mpcheck_{option.field}",
+            metavar=option.metavar,
+            type=_argparse_type(option.parse),
+            default=None,
+            help=option.help,
+        )
+        parser.addini(option.ini, help=option.help, default="")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", _MARKER_HELP)
+    cli = {option.field: config.getoption(f"mpcheck_{option.field}") for option in OPTIONS}
+    ini: dict[str, object] = {}
+    for option in OPTIONS:
+        raw = str(config.getini(option.ini)).strip()
+        if raw:
+            try:
+                ini[option.field] = option.parse(raw)
+            except (TypeError, ValueError) as exc:
+                raise pytest.UsageError(f"ini option {option.ini} = {raw!r}: {exc}") from None
+    config.stash[_SESSION_SETTINGS] = resolve(default_settings(), [cli, ini])
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    settings = config.stash[_SESSION_SETTINGS]
+    return f"mpcheck: {settings.describe()} (rerun with --mp-seed={settings.seed})"
+
+
+def _item_settings(item: pytest.Item) -> Settings:
+    """Marker over session settings; a bad marker is remembered to fail the test."""
+    session = item.config.stash[_SESSION_SETTINGS]
+    marker = item.get_closest_marker("mpcheck")
+    if marker is None:
+        return session
+    try:
+        return resolve(session, [parse_marker(marker.args, marker.kwargs)])
+    except (TypeError, ValueError) as exc:
+        item.stash[_MARKER_ERROR] = str(exc)
+        return session
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, None, None]:
+    from ._api import close_pools, using
+
+    settings = _item_settings(item)
+    item.stash[_ITEM_SETTINGS] = settings
+    with using(settings):
+        yield
+    close_pools()
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    error = item.stash.get(_MARKER_ERROR, None)
+    if error is not None:
+        pytest.fail(f"invalid marker: {error}", pytrace=False)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    import sys
+
+    api = sys.modules.get("pytest_mpcheck._api")
+    if api is not None:
+        api.close_pools()
+
+
+@pytest.fixture(scope="session")
+def mpcheck() -> MpCheck:
+    """pytest-mpcheck's checks, bound to the running test's settings.
+
+    Session-scoped so that it also works in Hypothesis ``@given`` tests; each
+    call reads the settings of the test running at that moment
+    (``@pytest.mark.mpcheck`` > command line > ini > defaults).
+    """
+    from ._api import MpCheck
+
+    return MpCheck()
