@@ -90,12 +90,15 @@ def check_map_equal(
     parallel: dict[str, dict[int, Result]] = {}
     for method in settings.start_methods:
         run = Run(method, via, processes, chunksize, name, settings.seed)
+        failure: Finding | None = None
         try:
             raw = engine.run(method, via, processes, call, jobs, chunksize, settings.timeout)
         except PoolTimeout as exc:
-            messages.raise_finding(RunTimeout(run, exc.timeout, exc.done, exc.total))
+            failure = RunTimeout(run, exc.timeout, exc.done, exc.total)
         except PoolBroken as exc:
-            messages.raise_finding(RunBroken(run, exc.detail))
+            failure = RunBroken(run, exc.detail)
+        if failure is not None:
+            messages.raise_finding(failure)
         parallel[method] = _decode(raw, run, items, func)
 
     reference = _sequential(func, items, star)
@@ -168,12 +171,15 @@ def _decode(raw: Sequence[Outcome], run: Run, items: list[Any], func: object) ->
             module = getattr(func, "__module__", None) or "?"
             messages.raise_finding(Unloadable(run, where, error, module))
         assert outcome.payload is not None
+        kind = "raised" if outcome.kind == RAISED else "value"
+        broken: Unpicklable | None = None
         try:
             value = pickle.loads(outcome.payload)
         except Exception as exc:
-            kind = "raised" if outcome.kind == RAISED else "value"
             problem = explain_failure(outcome.payload, f"{kind} for index {index}", exc)
-            messages.raise_finding(Unpicklable(kind, problem, run, index, items[index], ""))
+            broken = Unpicklable(kind, problem, run, index, items[index], "")
+        if broken is not None:
+            messages.raise_finding(broken)
         results[index] = (
             Raised(value, outcome.detail[0]) if outcome.kind == RAISED else Returned(value)
         )

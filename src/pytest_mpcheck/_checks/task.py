@@ -73,7 +73,9 @@ def _unloadable(index: int, where: str, exc: BaseException) -> Outcome:
 
 
 def _raised(index: int, exc: BaseException) -> Outcome:
-    trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    # Drop this module's own frame: the user's traceback starts in their function.
+    frames = exc.__traceback__.tb_next if exc.__traceback__ is not None else None
+    trace = "".join(traceback.format_exception(type(exc), exc, frames))
     return _pack(index, RAISED, exc, f"exception raised for index {index}", (trace,))
 
 

@@ -209,7 +209,7 @@ def _unpicklable(finding: Unpicklable) -> str:
     where = (
         "before any worker started"
         if finding.run is None
-        else f"under {finding.run.method} (via={finding.run.via})"
+        else f"under {finding.run.method}, via={finding.run.via}"
     )
     lines = [f"{title} ({where})"]
     if finding.index is not None:
