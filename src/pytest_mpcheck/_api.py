@@ -10,36 +10,63 @@ module-level functions behave the same inside Hypothesis ``@given`` tests.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from ._checks import trace
 from ._checks.equivalence import check_map_equal
+from ._checks.instrument import Instrumented
+from ._checks.shared import Array, Lock, RLock, Value
+from ._checks.stress import StressReport, check_stress
 from ._engine import engine
-from ._settings import Settings, default_settings, parse_processes, parse_start_methods
+from ._settings import (
+    Settings,
+    default_settings,
+    parse_processes,
+    parse_rounds,
+    parse_start_methods,
+)
 
-__all__ = ["MpCheck", "active_settings", "assert_map_equal", "close_pools", "using"]
+__all__ = [
+    "MpCheck",
+    "active_settings",
+    "assert_map_equal",
+    "close_pools",
+    "instrument",
+    "stress",
+    "using",
+]
 
-_active: list[Settings] = []
+_active: list[tuple[Settings, list[str]]] = []
 _fallback: list[Settings] = []
 
 
 def active_settings() -> Settings:
     """Settings of the test running now, or the defaults outside pytest."""
     if _active:
-        return _active[-1]
+        return _active[-1][0]
     if not _fallback:
         _fallback.append(default_settings())
+        trace.set_seed(_fallback[0].seed)
     return _fallback[0]
 
 
 @contextlib.contextmanager
-def using(settings: Settings) -> Iterator[Settings]:
-    """Make ``settings`` the active ones for the duration of the block."""
-    _active.append(settings)
+def using(settings: Settings) -> Iterator[list[str]]:
+    """Make ``settings`` the active ones for the block; yields the checks' coverage notes."""
+    notes: list[str] = []
+    _active.append((settings, notes))
+    trace.set_seed(settings.seed)
     try:
-        yield settings
+        yield notes
     finally:
         _active.pop()
+
+
+def _note(text: str) -> None:
+    if _active:
+        _active[-1][1].append(text)
 
 
 def close_pools() -> None:
@@ -49,6 +76,11 @@ def close_pools() -> None:
 
 class MpCheck:
     """The checks, bound to settings (the fixture's are the current test's)."""
+
+    Value = Value
+    Array = Array
+    Lock = Lock
+    RLock = RLock
 
     def __init__(self, settings: Settings | None = None) -> None:
         self._settings = settings
@@ -89,14 +121,7 @@ class MpCheck:
         Raises ``ValueError``/``TypeError`` on misuse, listing what is accepted.
         """
         __tracebackhide__ = True
-        settings = self.settings
-        if start_methods is not None:
-            settings = Settings(
-                start_methods=parse_start_methods(start_methods),
-                processes=settings.processes,
-                seed=settings.seed,
-                timeout=settings.timeout,
-            )
+        settings = self._resolved(start_methods)
         check_map_equal(
             func,
             iterable,
@@ -106,6 +131,55 @@ class MpCheck:
             settings=settings,
             engine=engine(),
         )
+
+    def stress(
+        self,
+        target: Callable[..., Any],
+        *args: Any,
+        processes: int | None = None,
+        rounds: int | None = None,
+        expect: Callable[[], Any] | None = None,
+        start_methods: str | Iterable[str] | None = None,
+    ) -> StressReport:
+        """Run ``target(*args)`` in real processes, round after round, and check shared state.
+
+        Per start method, ``processes`` processes (reused across rounds) are
+        released together by a barrier each round.  Before each round the
+        instrumented ``Value``/``Array`` objects in ``args`` are reset to their
+        initial values; after it, ``expect()`` (if given) must be truthy or
+        raise ``AssertionError``, and the access trace is analyzed.  Raises an
+        ``MpCheckError`` subclass for a lost update (a write based on a stale
+        read), an unguarded read-modify-write of a location several processes
+        write, a failed ``expect``, the target raising in a child, a hang or a
+        dead process.  Returns what a passing run covered.
+        """
+        __tracebackhide__ = True
+        settings = self._resolved(start_methods)
+        report = check_stress(
+            target,
+            args,
+            processes=settings.processes if processes is None else parse_processes(processes),
+            rounds=settings.rounds if rounds is None else parse_rounds(rounds),
+            expect=expect,
+            settings=settings,
+        )
+        _note(report.summary())
+        return report
+
+    def instrument(self) -> Instrumented:
+        """Inside the block, ``multiprocessing.Value/Array/Lock/RLock`` are instrumented.
+
+        Unchanged code that creates its own shared state and processes is
+        traced; leaving the block raises the first lost or unguarded update
+        seen.  Yields the list of objects created in the block.
+        """
+        return Instrumented(self.settings)
+
+    def _resolved(self, start_methods: str | Iterable[str] | None) -> Settings:
+        settings = self.settings
+        if start_methods is None:
+            return settings
+        return dataclasses.replace(settings, start_methods=parse_start_methods(start_methods))
 
 
 _default = MpCheck()
@@ -133,3 +207,32 @@ def assert_map_equal(
 
 
 assert_map_equal.__doc__ = MpCheck.assert_map_equal.__doc__
+
+
+def stress(
+    target: Callable[..., Any],
+    *args: Any,
+    processes: int | None = None,
+    rounds: int | None = None,
+    expect: Callable[[], Any] | None = None,
+    start_methods: str | Iterable[str] | None = None,
+) -> StressReport:
+    """Module-level ``MpCheck.stress`` with the active settings."""
+    __tracebackhide__ = True
+    return _default.stress(
+        target,
+        *args,
+        processes=processes,
+        rounds=rounds,
+        expect=expect,
+        start_methods=start_methods,
+    )
+
+
+def instrument() -> Instrumented:
+    """Module-level ``MpCheck.instrument`` with the active settings."""
+    return _default.instrument()
+
+
+stress.__doc__ = MpCheck.stress.__doc__
+instrument.__doc__ = MpCheck.instrument.__doc__

@@ -10,9 +10,14 @@ from __future__ import annotations
 __all__ = [
     "CheckTimeoutError",
     "ExceptionMismatchError",
+    "ExpectationError",
+    "LostUpdateError",
     "MpCheckError",
     "NondeterministicError",
+    "RaceError",
     "ResultMismatchError",
+    "TargetError",
+    "UnguardedUpdateError",
     "UnpicklableError",
     "WorkerCrashError",
 ]
@@ -57,5 +62,35 @@ class CheckTimeoutError(MpCheckError):
 
 class WorkerCrashError(MpCheckError):
     """A worker process died while running the check."""
+
+    __module__ = "pytest_mpcheck"
+
+
+class RaceError(MpCheckError):
+    """Processes raced on shared state: base of the lost/unguarded update findings."""
+
+    __module__ = "pytest_mpcheck"
+
+
+class LostUpdateError(RaceError):
+    """A write was based on a stale read and overwrote another process's write."""
+
+    __module__ = "pytest_mpcheck"
+
+
+class UnguardedUpdateError(RaceError):
+    """A read-modify-write of state other processes write, with no lock held across it."""
+
+    __module__ = "pytest_mpcheck"
+
+
+class ExpectationError(MpCheckError):
+    """``expect()`` failed after a stress round."""
+
+    __module__ = "pytest_mpcheck"
+
+
+class TargetError(MpCheckError):
+    """The stress target raised in a child process."""
 
     __module__ = "pytest_mpcheck"

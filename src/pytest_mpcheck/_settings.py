@@ -24,6 +24,7 @@ __all__ = [
     "default_settings",
     "parse_marker",
     "parse_processes",
+    "parse_rounds",
     "parse_seed",
     "parse_start_methods",
     "parse_timeout",
@@ -34,6 +35,7 @@ __all__ = [
 START_METHOD_ORDER = ("fork", "spawn", "forkserver")
 
 DEFAULT_PROCESSES = 4
+DEFAULT_ROUNDS = 20
 DEFAULT_TIMEOUT = 60.0
 
 
@@ -43,6 +45,7 @@ class Settings:
 
     start_methods: tuple[str, ...]
     processes: int
+    rounds: int
     seed: int
     timeout: float
 
@@ -50,7 +53,7 @@ class Settings:
         """One line with every setting, as printed in the header and messages."""
         return (
             f"start methods: {', '.join(self.start_methods)}; processes: {self.processes}; "
-            f"timeout: {self.timeout:g}s; seed: {self.seed}"
+            f"rounds: {self.rounds}; timeout: {self.timeout:g}s; seed: {self.seed}"
         )
 
 
@@ -110,6 +113,11 @@ def parse_processes(value: object) -> int:
     return _parse_int(value, "processes", 1)
 
 
+def parse_rounds(value: object) -> int:
+    """Stress rounds per start method: an integer >= 1."""
+    return _parse_int(value, "rounds", 1)
+
+
 def parse_seed(value: object) -> int:
     """Seed for every random decision of a session: an integer >= 0."""
     return _parse_int(value, "seed", 0)
@@ -160,6 +168,13 @@ OPTIONS: tuple[Option, ...] = (
         parse_processes,
     ),
     Option(
+        "rounds",
+        "--mp-rounds",
+        "N",
+        f"stress rounds per start method (integer >= 1); default: {DEFAULT_ROUNDS}",
+        parse_rounds,
+    ),
+    Option(
         "seed",
         "--mp-seed",
         "SEED",
@@ -177,14 +192,15 @@ OPTIONS: tuple[Option, ...] = (
 )
 
 #: Keyword arguments ``@pytest.mark.mpcheck`` accepts (the seed is per session).
-MARKER_KEYS = ("start_methods", "processes", "timeout")
+MARKER_KEYS = ("start_methods", "processes", "rounds", "timeout")
 
 
 def default_settings(seed: int | None = None) -> Settings:
-    """Defaults: every offered start method, 4 processes, 60 s, a fresh random seed."""
+    """Defaults: every offered start method, 4 processes, 20 rounds, 60 s, a random seed."""
     return Settings(
         start_methods=available_start_methods(),
         processes=DEFAULT_PROCESSES,
+        rounds=DEFAULT_ROUNDS,
         seed=random.randrange(2**32) if seed is None else seed,
         timeout=DEFAULT_TIMEOUT,
     )

@@ -7,7 +7,11 @@ from typing import Any
 
 from pytest_mpcheck._checks.pickling import PickleProblem
 
+#: The start-method slot of a ``StressRun`` made for an ``instrument()`` block.
+INSTRUMENT = "instrument()"
+
 __all__ = [
+    "INSTRUMENT",
     "Finding",
     "Mismatch",
     "MultisetMismatch",
@@ -125,3 +129,76 @@ class RunBroken:
 Finding = (
     Mismatch | MultisetMismatch | Nondeterminism | Unpicklable | Unloadable | RunTimeout | RunBroken
 )
+
+
+@dataclass(frozen=True)
+class StressRun:
+    """How one stress check ran under one start method: enough to rerun it."""
+
+    method: str
+    processes: int
+    rounds: int
+    seed: int
+    target: str
+
+    @property
+    def in_block(self) -> bool:
+        """True for findings of an ``instrument()`` block rather than of ``stress``."""
+        return self.method == INSTRUMENT
+
+
+@dataclass(frozen=True)
+class RaceFinding:
+    """Lost or unguarded updates on one shared location, with a witness and the rounds."""
+
+    run: StressRun
+    lost: bool
+    subject: str
+    location: str
+    witness: Any
+    rounds_run: int
+    racy_rounds: int
+    worst_lost: int
+    histogram: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True)
+class ExpectFailure:
+    """``expect()`` was falsy or raised ``AssertionError`` after a round."""
+
+    run: StressRun
+    round_number: int
+    message: str
+    failed_rounds: int
+    rounds_run: int
+    histogram: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True)
+class TargetRaised:
+    """The stress target raised in a child process."""
+
+    run: StressRun
+    round_number: int
+    label: int
+    error: str
+    trace: str
+
+
+@dataclass(frozen=True)
+class StressTimeout:
+    run: StressRun
+    round_number: int
+    waiting: tuple[int, ...]
+    timeout: float
+
+
+@dataclass(frozen=True)
+class MemberDied:
+    run: StressRun
+    round_number: int
+    label: int
+    exit: str
+
+
+StressFinding = RaceFinding | ExpectFailure | TargetRaised | StressTimeout | MemberDied

@@ -2,6 +2,19 @@
 
 from __future__ import annotations
 
-from .pools import VIAS, Engine, PoolBroken, PoolTimeout, engine
+from pytest_mpcheck._engine.crew import Crew, CrewBroken, CrewTimeout, MemberReport, describe_exit
+from pytest_mpcheck._engine.pools import VIAS, Engine, PoolBroken, PoolTimeout, engine, forking
 
-__all__ = ["VIAS", "Engine", "PoolBroken", "PoolTimeout", "engine"]
+__all__ = [
+    "VIAS",
+    "Crew",
+    "CrewBroken",
+    "CrewTimeout",
+    "Engine",
+    "MemberReport",
+    "PoolBroken",
+    "PoolTimeout",
+    "describe_exit",
+    "engine",
+    "forking",
+]

@@ -36,7 +36,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["VIAS", "Engine", "PoolBroken", "PoolTimeout"]
+__all__ = ["VIAS", "Engine", "PoolBroken", "PoolTimeout", "engine", "forking"]
 
 #: Parallel APIs a run can go through.
 VIAS = ("map", "imap", "imap_unordered", "starmap", "map_async", "executor")
@@ -74,7 +74,7 @@ class PoolBroken(Exception):
 
 
 @contextlib.contextmanager
-def _forking() -> Iterator[None]:
+def forking() -> Iterator[None]:
     """Silence 3.12+'s fork-with-threads warning only when all threads are ours."""
     others = [
         t
@@ -137,7 +137,7 @@ class Engine:
             )
             ok = False
             try:
-                with _forking() if fresh else contextlib.nullcontext():
+                with forking() if fresh else contextlib.nullcontext():
                     results = _dispatch(workers, method, via, call, jobs, chunksize, timeout)
                 ok = True
             finally:
@@ -176,7 +176,7 @@ class Engine:
     def _new(method: str, processes: int, executor: bool) -> _Workers:
         ctx = multiprocessing.get_context(method)
         before = set(threading.enumerate())
-        with _forking() if method == "fork" else contextlib.nullcontext():
+        with forking() if method == "fork" else contextlib.nullcontext():
             workers: _Workers = (
                 concurrent.futures.ProcessPoolExecutor(processes, mp_context=ctx)
                 if executor

@@ -12,35 +12,52 @@ from collections.abc import Mapping
 from typing import Any, NoReturn
 
 from pytest_mpcheck._checks.findings import (
+    ExpectFailure,
     Finding,
+    MemberDied,
     Mismatch,
     MultisetMismatch,
     Nondeterminism,
+    RaceFinding,
     Raised,
     Result,
     Returned,
     Run,
     RunBroken,
     RunTimeout,
+    StressFinding,
+    StressRun,
+    StressTimeout,
+    TargetRaised,
     Unloadable,
     Unpicklable,
 )
+from pytest_mpcheck._checks.races import LostUpdate
 from pytest_mpcheck._errors import (
     CheckTimeoutError,
     ExceptionMismatchError,
+    ExpectationError,
+    LostUpdateError,
     MpCheckError,
     NondeterministicError,
     ResultMismatchError,
+    TargetError,
+    UnguardedUpdateError,
     UnpicklableError,
     WorkerCrashError,
 )
+from pytest_mpcheck._report.witness import histogram, witness_table
 
 __all__ = [
     "EXCEPTION_MISMATCH",
+    "EXPECT_FAILED",
+    "LOST_UPDATE",
     "MULTISET_MISMATCH",
     "NONDETERMINISTIC",
     "RESULT_MISMATCH",
+    "TARGET_RAISED",
     "TIMEOUT",
+    "UNGUARDED_UPDATE",
     "UNLOADABLE",
     "UNPICKLABLE",
     "WORKER_CRASH",
@@ -57,6 +74,10 @@ UNPICKLABLE = "cannot be pickled"
 UNLOADABLE = "a worker could not load what it was sent"
 TIMEOUT = "check timed out"
 WORKER_CRASH = "a worker process died"
+LOST_UPDATE = "lost update"
+UNGUARDED_UPDATE = "unguarded read-modify-write"
+EXPECT_FAILED = "expect() failed after a stress round"
+TARGET_RAISED = "the stress target raised in a child process"
 
 _REPR_LIMIT = 160
 _TRACE_LINES = 12
@@ -196,6 +217,7 @@ _UNPICKLABLE_TITLES = {
 
 
 _ROOTS = {
+    "target": "target",
     "function": "function",
     "argument": "argument at index {index}",
     "value": "result for index {index}",
@@ -275,11 +297,123 @@ def _broken(finding: RunBroken) -> str:
     )
 
 
+def _rerun(run: StressRun) -> str:
+    if run.in_block:
+        return f"rerun with --mp-seed={run.seed}"
+    return f"rerun with --mp-seed={run.seed} --mp-start-methods={run.method}"
+
+
+def _stress_context(run: StressRun) -> str:
+    if run.in_block:
+        return f"  processes that accessed it: {run.processes}, seed: {run.seed}"
+    return (
+        f"  target: {run.target}, start method: {run.method}, processes: {run.processes}, "
+        f"rounds: {run.rounds}, seed: {run.seed}"
+    )
+
+
+def _race(finding: RaceFinding) -> tuple[type[MpCheckError], str]:
+    run = finding.run
+    witness = finding.witness
+    if isinstance(witness, LostUpdate):
+        headline = (
+            f"{LOST_UPDATE} in an instrument() block (seed {run.seed}): {finding.worst_lost} "
+            f"writes to {finding.subject}{finding.location} were lost"
+            if run.in_block
+            else f"{LOST_UPDATE} under {run.method} (seed {run.seed}): {finding.racy_rounds} of "
+            f"{finding.rounds_run} rounds lost writes to {finding.subject}{finding.location}; "
+            f"worst round lost {finding.worst_lost}"
+        )
+        marks = {
+            witness.read.step: "stale read",
+            witness.write.step: f"overwrites step {witness.overwritten.step}",
+        }
+        explain = (
+            f"  the write at step {witness.write.step} was computed from the read at step "
+            f"{witness.read.step}; another process wrote at step {witness.overwritten.step} "
+            "in between, and that write was lost."
+        )
+        error: type[MpCheckError] = LostUpdateError
+    else:
+        where = "in an instrument() block" if run.in_block else f"under {run.method}"
+        headline = (
+            f"{UNGUARDED_UPDATE} {where} (seed {run.seed}): "
+            f"{finding.subject}{finding.location} is written by several processes, and a "
+            f"read-modify-write of it holds no lock ({finding.racy_rounds} of "
+            f"{finding.rounds_run} rounds)"
+        )
+        marks = {witness.read.step: "read, no lock held", witness.write.step: "write, no lock held"}
+        explain = (
+            "  No update happened to be lost in these rounds, but nothing stops another "
+            "process from writing between this read and this write."
+        )
+        error = UnguardedUpdateError
+    lines = [
+        headline,
+        _stress_context(run),
+        *(f"  {line}" for line in witness_table(witness.window, marks, finding.location)),
+        explain,
+        f"  final value: {finding.histogram[0][0]}"
+        if run.in_block
+        else f"  outcomes over {finding.rounds_run} rounds: {histogram(finding.histogram)}",
+        "  fix: hold one lock across the read and the write, e.g. "
+        "`with counter.get_lock(): counter.value += 1`",
+        f"  {_rerun(run)} (the seed fixes the noise schedule, not the OS scheduler)",
+    ]
+    return error, "\n".join(lines)
+
+
+def _stress(finding: StressFinding) -> tuple[type[MpCheckError], str]:
+    if isinstance(finding, RaceFinding):
+        return _race(finding)
+    run = finding.run
+    if isinstance(finding, ExpectFailure):
+        return ExpectationError, "\n".join(
+            [
+                f"{EXPECT_FAILED} under {run.method} (seed {run.seed}): "
+                f"{finding.failed_rounds} of {finding.rounds_run} rounds, first in round "
+                f"{finding.round_number}: {finding.message}",
+                _stress_context(run),
+                f"  outcomes over {finding.rounds_run} rounds: {histogram(finding.histogram)}",
+                f"  {_rerun(run)}",
+            ]
+        )
+    if isinstance(finding, TargetRaised):
+        return TargetError, "\n".join(
+            [
+                f"{TARGET_RAISED} under {run.method}: process {finding.label} in round "
+                f"{finding.round_number}: {finding.error}",
+                _stress_context(run),
+                _trace_tail(finding.trace),
+            ]
+        )
+    if isinstance(finding, StressTimeout):
+        waiting = ", ".join(str(label) for label in finding.waiting)
+        return CheckTimeoutError, "\n".join(
+            [
+                f"{TIMEOUT} after {finding.timeout:g}s under {run.method} in stress round "
+                f"{finding.round_number}: process(es) {waiting} did not finish",
+                _stress_context(run),
+                "  The target hangs (a deadlock, a lock never released, a wait on a process "
+                "that never comes). Raise the limit with --mp-timeout if it is just slow.",
+            ]
+        )
+    return WorkerCrashError, "\n".join(
+        [
+            f"{WORKER_CRASH} under {run.method}: process {finding.label} in stress round "
+            f"{finding.round_number} ({finding.exit})",
+            _stress_context(run),
+        ]
+    )
+
+
 def format_finding(
-    finding: Finding, verdicts: Mapping[str, Finding | None] | None = None
+    finding: Finding | StressFinding, verdicts: Mapping[str, Finding | None] | None = None
 ) -> tuple[type[MpCheckError], str]:
     """The error class and message for ``finding``."""
     verdicts = verdicts or {}
+    if isinstance(finding, RaceFinding | ExpectFailure | TargetRaised | StressTimeout | MemberDied):
+        return _stress(finding)
     if isinstance(finding, Mismatch):
         return _mismatch(finding, verdicts)
     if isinstance(finding, MultisetMismatch):
@@ -296,7 +430,7 @@ def format_finding(
 
 
 def raise_finding(
-    finding: Finding, verdicts: Mapping[str, Finding | None] | None = None
+    finding: Finding | StressFinding, verdicts: Mapping[str, Finding | None] | None = None
 ) -> NoReturn:
     """Raise the ``MpCheckError`` subclass that reports ``finding``."""
     __tracebackhide__ = True

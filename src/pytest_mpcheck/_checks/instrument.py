@@ -1,0 +1,105 @@
+"""``instrument()``: make unchanged code create instrumented shared objects.
+
+Inside the block, ``multiprocessing.Value``/``Array``/``Lock``/``RLock`` and
+the same methods of every context produce the instrumented drop-ins, so code
+that builds its own shared state and processes is traced as it runs.  On a
+clean exit the traces are analyzed and the first finding is raised.  Code
+that bound the originals before the block (``from multiprocessing import
+Value`` at import time) keeps them.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import multiprocessing.context
+from collections import Counter
+from typing import Any
+
+from pytest_mpcheck._checks import trace
+from pytest_mpcheck._checks.findings import INSTRUMENT, RaceFinding, StressRun
+from pytest_mpcheck._checks.races import analyze
+from pytest_mpcheck._checks.shared import Array, Lock, RLock, Shared, Value
+from pytest_mpcheck._checks.stress import describe_shared, location_name
+from pytest_mpcheck._report import messages
+from pytest_mpcheck._settings import Settings
+
+__all__ = ["Instrumented"]
+
+
+class Instrumented:
+    """The ``instrument()`` block: patches on enter, restores and analyzes on exit."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self.created: list[Shared] = []
+        self._saved: list[tuple[Any, str, Any]] = []
+
+    def _value(self, *args: Any, lock: object = True, **_ctx: Any) -> Value:
+        value = Value(*args, lock=lock)
+        self.created.append(value)
+        return value
+
+    def _array(
+        self, typecode_or_type: Any, size: Any, *, lock: object = True, **_ctx: Any
+    ) -> Array:
+        array = Array(typecode_or_type, size, lock=lock)
+        self.created.append(array)
+        return array
+
+    def __enter__(self) -> list[Shared]:
+        factories: dict[str, Any] = {
+            "Value": self._value,
+            "Array": self._array,
+            "Lock": lambda **_ctx: Lock(),
+            "RLock": lambda **_ctx: RLock(),
+        }
+        context = multiprocessing.context.BaseContext
+        for owner in (multiprocessing, context):
+            self._saved += [(owner, name, getattr(owner, name)) for name in factories]
+        for name, factory in factories.items():
+            setattr(multiprocessing, name, factory)
+            setattr(context, name, _as_method(factory))
+        trace.configure_process(0, self._settings.seed, 0, trace.NOISE)
+        return self.created
+
+    def __exit__(self, exc_type: object, *exc_info: object) -> None:
+        __tracebackhide__ = True
+        for owner, name, original in self._saved:
+            setattr(owner, name, original)
+        self._saved.clear()
+        trace.configure_process(0, self._settings.seed, 0, 0.0)
+        if exc_type is None:
+            _raise_races(self.created, self._settings)
+
+
+def _as_method(factory: Any) -> Any:
+    return lambda _context, *args, **kwargs: factory(*args, **kwargs)
+
+
+def _raise_races(created: list[Shared], settings: Settings) -> None:
+    __tracebackhide__ = True
+    for lost in (True, False):
+        for number, obj in enumerate(created):
+            events = obj._trace.events()
+            races = analyze(events)
+            found = races.lost if lost else races.unguarded
+            if not found:
+                continue
+            pids = {event.pid for event in events}
+            run = StressRun(INSTRUMENT, len(pids), 1, settings.seed, INSTRUMENT)
+            worst = Counter(race.location for race in found)
+            location, count = worst.most_common(1)[0]
+            witness = next(race for race in found if race.location == location)
+            messages.raise_finding(
+                RaceFinding(
+                    run,
+                    lost,
+                    describe_shared(f"object #{number + 1} created in the block", obj),
+                    location_name(obj, location),
+                    witness,
+                    1,
+                    1,
+                    count,
+                    ((repr(obj._snapshot()), 1),),
+                )
+            )

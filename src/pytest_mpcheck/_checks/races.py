@@ -1,0 +1,113 @@
+"""Lost-update analysis of one round's access trace.
+
+A read-modify-write is a process's write to a location preceded by its own
+read of that location (its latest read since its last write).  Two findings:
+
+* a *lost update*: another process wrote the location between that read and
+  that write, so the write was based on a stale read and overwrote it;
+* an *unguarded update*: no known lock was held across the read and the
+  write (no lock id with the same acquisition serial at both), and the
+  location is written by more than one process.  It is a bug even in a round
+  where the timing happened to spare it.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from pytest_mpcheck._checks.trace import READ, Event
+
+__all__ = ["LostUpdate", "RoundRaces", "UnguardedUpdate", "analyze"]
+
+_WINDOW = 10
+# Witness windows are cut for the first few findings of a round only: they are what is shown.
+_WITNESSES = 3
+
+
+@dataclass(frozen=True)
+class LostUpdate:
+    """``write`` was based on ``read`` and overwrote ``overwritten`` (another process's)."""
+
+    location: int
+    read: Event
+    overwritten: Event
+    write: Event
+    window: tuple[Event, ...]
+
+
+@dataclass(frozen=True)
+class UnguardedUpdate:
+    """A read-modify-write with no known lock held across it, on a shared location."""
+
+    location: int
+    read: Event
+    write: Event
+    window: tuple[Event, ...]
+
+
+@dataclass
+class RoundRaces:
+    lost: list[LostUpdate] = field(default_factory=list)
+    unguarded: list[UnguardedUpdate] = field(default_factory=list)
+
+
+def analyze(events: list[Event]) -> RoundRaces:
+    """Find lost and unguarded updates in one object's trace, oldest event first."""
+    last_read: dict[tuple[int, int], Event] = {}
+    last_write: dict[int, Event] = {}
+    writers: dict[int, set[int]] = defaultdict(set)
+    races = RoundRaces()
+    candidates: list[tuple[int, Event, Event]] = []
+    for event in events:
+        for location in range(event.lo, event.hi):
+            if event.op == READ:
+                last_read[(event.pid, location)] = event
+                continue
+            read = last_read.pop((event.pid, location), None)
+            previous = last_write.get(location)
+            if read is not None:
+                if previous is not None and previous.step > read.step:
+                    window = (
+                        _window(events, location, read, event, previous.pid, after=False)
+                        if len(races.lost) < _WITNESSES
+                        else ()
+                    )
+                    races.lost.append(LostUpdate(location, read, previous, event, window))
+                elif not (read.foreign or event.foreign or set(read.held) & set(event.held)):
+                    candidates.append((location, read, event))
+            last_write[location] = event
+            writers[location].add(event.pid)
+    for location, read, write in candidates:
+        if len(writers[location]) > 1:
+            other = min(writers[location] - {write.pid})
+            window = (
+                _window(events, location, read, write, other)
+                if len(races.unguarded) < _WITNESSES
+                else ()
+            )
+            races.unguarded.append(UnguardedUpdate(location, read, write, window))
+    return races
+
+
+def _window(
+    events: list[Event], location: int, read: Event, write: Event, other: int, after: bool = True
+) -> tuple[Event, ...]:
+    """Accesses to ``location`` by the two processes around the read and the write.
+
+    From the read to the write, plus the other process's nearest two accesses
+    before (and, with ``after``, after), so an unguarded update shows whom it
+    could have raced.
+    """
+    first = events[0].step
+
+    def touches(e: Event, pids: tuple[int, ...]) -> bool:
+        return e.pid in pids and e.lo <= location < e.hi
+
+    before = [e for e in events[: read.step - first] if touches(e, (other,))][-2:]
+    span = events[read.step - first : write.step - first + 1]
+    inside = [e for e in span if touches(e, (read.pid, other))]
+    later = [e for e in events[write.step - first + 1 :] if touches(e, (other,))][:2]
+    if len(inside) > _WINDOW:
+        inside = inside[: _WINDOW // 2] + inside[-(_WINDOW // 2) :]
+    return (*before, *inside, *(later if after else ()))

@@ -1,0 +1,295 @@
+"""Instrumented drop-ins for ``multiprocessing`` ``Value``, ``Array``, ``Lock`` and ``RLock``.
+
+They keep the ``multiprocessing`` API (typecodes and ctypes types, Structures
+included; ``lock=True/False/None`` or a given lock; ``.value``/``.raw`` of
+char arrays, indexing and slices, ``get_lock()``, ``get_obj()``, ``len()``)
+and the same per-access locking, and every access through them is recorded
+in the object's ``Trace``.  Accesses through ``get_obj()`` bypass the record,
+as they bypass the lock in ``multiprocessing``.
+
+Their locks come from the spawn context so that the objects can be handed
+to processes of every start method.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import secrets
+from collections.abc import Callable, Iterator
+from multiprocessing import sharedctypes, synchronize
+from multiprocessing.context import assert_spawning
+from typing import Any
+
+from pytest_mpcheck._checks.trace import (
+    _LOCK_CONTEXT,
+    INTERNAL_FILES,
+    READ,
+    WRITE,
+    Trace,
+    lock_acquired,
+    lock_released,
+    pause_after_read,
+    register_own_lock,
+)
+
+__all__ = ["Array", "Lock", "RLock", "Shared", "Value"]
+
+INTERNAL_FILES.add(__file__)
+
+
+class Lock:
+    """Drop-in for ``multiprocessing.Lock`` whose acquisitions the analysis can see."""
+
+    _reentrant = False
+
+    def __init__(self, wrap: Any = None) -> None:
+        if wrap is None:
+            # The classes, not the context's factories, which instrument() replaces.
+            kind = synchronize.RLock if self._reentrant else synchronize.Lock
+            wrap = kind(ctx=_LOCK_CONTEXT)
+        self._lock = wrap
+        self._id = secrets.randbits(31) | 1
+        register_own_lock(wrap)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        register_own_lock(self._lock)
+
+    def acquire(self, block: bool = True, timeout: float | None = None) -> bool:
+        acquired = bool(self._lock.acquire(block, timeout))
+        if acquired:
+            lock_acquired(self._id)
+        return acquired
+
+    def release(self) -> None:
+        lock_released(self._id)
+        self._lock.release()
+
+    def __enter__(self) -> bool:
+        return self.acquire()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.release()
+
+    def __repr__(self) -> str:
+        return f"<pytest_mpcheck.{type(self).__name__} {self._lock!r}>"
+
+
+class RLock(Lock):
+    """Drop-in for ``multiprocessing.RLock`` whose acquisitions the analysis can see."""
+
+    _reentrant = True
+
+
+def _own_lock(lock: object) -> Lock | None:
+    """The lock an object guards itself with, as ``multiprocessing`` chooses it."""
+    if lock is False:
+        return None
+    if lock is True or lock is None:
+        return RLock()
+    if isinstance(lock, Lock):
+        return lock
+    if not hasattr(lock, "acquire") or not hasattr(lock, "release"):
+        raise AttributeError(
+            f"{lock!r} has no method 'acquire'; lock= accepts True, False, None or a lock"
+        )
+    return RLock(lock)
+
+
+class Shared:
+    """What ``Value`` and ``Array`` share: raw memory, own lock, trace, initial bytes."""
+
+    _raw: Any
+    _lock: Lock | None
+    _trace: Trace
+    _initial: bytes
+
+    def _setup(self, raw: Any, lock: object) -> None:
+        self._raw = raw
+        self._lock = _own_lock(lock)
+        self._trace = Trace()
+        self._initial = bytes(memoryview(raw).cast("B"))
+
+    def __getstate__(self) -> dict[str, Any]:
+        assert_spawning(self)
+        return self.__dict__.copy()
+
+    def _reset(self) -> None:
+        """Restore the value it was created with (stress does this before each round)."""
+        ctypes.memmove(ctypes.addressof(self._raw), self._initial, len(self._initial))
+        self._trace.clear()
+
+    def _snapshot(self) -> Any:
+        raise NotImplementedError
+
+    def _access(self, op: int, lo: int, hi: int, access: Callable[[], Any]) -> Any:
+        """Do ``access`` under the object's own lock (if any), recorded; pause after a read."""
+        inner = self._lock._lock if self._lock is not None else None
+        if inner is not None:
+            inner.acquire()
+        try:
+            value = self._trace.record(op, lo, hi, access)
+        finally:
+            if inner is not None:
+                inner.release()
+        if op == READ:
+            pause_after_read()
+        return value
+
+    def get_obj(self) -> Any:
+        return self._raw
+
+    def get_lock(self) -> Lock:
+        if self._lock is None:
+            raise AttributeError(
+                f"{type(self).__name__} created with lock=False has no get_lock(), "
+                "like multiprocessing's Raw objects; guard it with a separate Lock"
+            )
+        return self._lock
+
+    def acquire(self, block: bool = True, timeout: float | None = None) -> bool:
+        return self.get_lock().acquire(block, timeout)
+
+    def release(self) -> None:
+        self.get_lock().release()
+
+    def __enter__(self) -> bool:
+        return self.get_lock().__enter__()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.get_lock().__exit__(*exc_info)
+
+
+class Value(Shared):
+    """Drop-in for ``multiprocessing.Value``: ``.value`` (or a Structure's fields), recorded."""
+
+    def __init__(self, typecode_or_type: Any, *args: Any, lock: object = True) -> None:
+        self._setup(sharedctypes.RawValue(typecode_or_type, *args), lock)
+
+    @property
+    def _fields(self) -> list[str]:
+        return [field[0] for field in getattr(type(self._raw), "_fields_", ())]
+
+    @property
+    def value(self) -> Any:
+        if self._fields:
+            raise AttributeError(f"a Value of {type(self._raw).__name__} has fields, not .value")
+        return self._access(READ, 0, 1, lambda: self._raw.value)
+
+    @value.setter
+    def value(self, new: Any) -> None:
+        def write() -> Any:
+            self._raw.value = new
+            return self._raw.value
+
+        self._access(WRITE, 0, 1, write)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        fields = self._fields
+        if name in fields:
+            return self._access(
+                READ, fields.index(name), fields.index(name) + 1, lambda: getattr(self._raw, name)
+            )
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __setattr__(self, name: str, new: Any) -> None:
+        if name.startswith("_") or name == "value" or name not in self._fields:
+            object.__setattr__(self, name, new)
+            return
+        index = self._fields.index(name)
+
+        def write() -> Any:
+            setattr(self._raw, name, new)
+            return getattr(self._raw, name)
+
+        self._access(WRITE, index, index + 1, write)
+
+    def _snapshot(self) -> Any:
+        if self._fields:
+            return tuple(getattr(self._raw, name) for name in self._fields)
+        return self._raw.value
+
+    def __repr__(self) -> str:
+        return f"<pytest_mpcheck.Value wrapper for {self._raw!r}>"
+
+
+class Array(Shared):
+    """Drop-in for ``multiprocessing.Array``: items, slices, ``.value``/``.raw``, recorded."""
+
+    def __init__(
+        self, typecode_or_type: Any, size_or_initializer: Any, *, lock: object = True
+    ) -> None:
+        self._setup(sharedctypes.RawArray(typecode_or_type, size_or_initializer), lock)
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+    def _span(self, key: int | slice) -> tuple[int, int]:
+        if isinstance(key, slice):
+            start, stop, step = key.indices(len(self._raw))
+            indices = range(start, stop, step)
+            return (min(indices), max(indices) + 1) if indices else (0, 0)
+        index = key + len(self._raw) if key < 0 else key
+        return index, index + 1
+
+    def __getitem__(self, key: int | slice) -> Any:
+        lo, hi = self._span(key)
+        return self._access(READ, lo, hi, lambda: self._raw[key])
+
+    def __setitem__(self, key: int | slice, new: Any) -> None:
+        lo, hi = self._span(key)
+
+        def write() -> Any:
+            self._raw[key] = new
+            return self._raw[key]
+
+        self._access(WRITE, lo, hi, write)
+
+    def __iter__(self) -> Iterator[Any]:
+        for index in range(len(self)):
+            yield self[index]
+
+    def _is_string(self) -> bool:
+        return getattr(self._raw, "_type_", None) is ctypes.c_char
+
+    def _whole(self, attribute: str) -> Any:
+        if not self._is_string():
+            raise AttributeError(f"only char arrays have .{attribute}")
+        return self._access(READ, 0, len(self._raw), lambda: getattr(self._raw, attribute))
+
+    def _set_whole(self, attribute: str, new: Any) -> None:
+        if not self._is_string():
+            raise AttributeError(f"only char arrays have .{attribute}")
+
+        def write() -> Any:
+            setattr(self._raw, attribute, new)
+            return getattr(self._raw, attribute)
+
+        self._access(WRITE, 0, len(self._raw), write)
+
+    @property
+    def value(self) -> Any:
+        return self._whole("value")
+
+    @value.setter
+    def value(self, new: Any) -> None:
+        self._set_whole("value", new)
+
+    @property
+    def raw(self) -> Any:
+        return self._whole("raw")
+
+    @raw.setter
+    def raw(self, new: Any) -> None:
+        self._set_whole("raw", new)
+
+    def _snapshot(self) -> Any:
+        return self._raw.raw if self._is_string() else tuple(self._raw[:])
+
+    def __repr__(self) -> str:
+        return f"<pytest_mpcheck.Array wrapper for {self._raw!r}>"

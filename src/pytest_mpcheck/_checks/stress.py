@@ -1,0 +1,232 @@
+"""The stress check: run a target in real processes, round after round, and read the trace.
+
+Per start method: one crew of processes (reused across rounds), and per
+round: reset the instrumented objects found in the arguments, release the
+crew together, wait, record the outcome, call ``expect()``, and analyze each
+object's trace for lost and unguarded updates.  Seeded noise after reads
+widens read→write windows so that lost updates show, while the unguarded-
+update rule catches a missing lock even in a round the timing spared.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from multiprocessing import synchronize
+from typing import Any
+
+from pytest_mpcheck._checks import trace
+from pytest_mpcheck._checks.findings import (
+    ExpectFailure,
+    MemberDied,
+    RaceFinding,
+    StressFinding,
+    StressRun,
+    StressTimeout,
+    TargetRaised,
+    Unpicklable,
+)
+from pytest_mpcheck._checks.pickling import find_problem
+from pytest_mpcheck._checks.races import LostUpdate, UnguardedUpdate, analyze
+from pytest_mpcheck._checks.shared import Array, Lock, RLock, Shared, Value
+from pytest_mpcheck._engine import Crew, CrewBroken, CrewTimeout, describe_exit
+from pytest_mpcheck._report import messages
+from pytest_mpcheck._settings import Settings
+
+__all__ = ["StressReport", "check_stress", "describe_shared", "location_name"]
+
+
+@dataclass(frozen=True)
+class StressReport:
+    """What a passing stress check covered."""
+
+    target: str
+    processes: int
+    rounds: int
+    start_methods: tuple[str, ...]
+    seed: int
+    objects: int
+
+    @property
+    def bound(self) -> float:
+        """95% upper bound of the per-round loss rate after ``rounds`` clean rounds."""
+        return min(1.0, 3.0 / self.rounds)
+
+    def summary(self) -> str:
+        return (
+            f"stress {self.target}: {self.rounds} rounds x {self.processes} processes under "
+            f"{', '.join(self.start_methods)} (seed {self.seed}), {self.objects} shared "
+            f"object(s): no lost or unguarded update; per-round loss rate below about "
+            f"{self.bound:.0%} at 95% confidence (rule of three: 3/{self.rounds})"
+        )
+
+
+def _prepare(seed: int, label: int, round_number: int) -> None:
+    trace.configure_process(label, seed, round_number, trace.NOISE)
+
+
+def _walk(value: Any, path: str, depth: int = 0) -> Iterator[tuple[str, Any]]:
+    """``value`` and what it holds in lists, tuples and dicts, with access paths."""
+    yield path, value
+    if depth >= 2:
+        return
+    if isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            yield from _walk(item, f"{path}[{index}]", depth + 1)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _walk(item, f"{path}[{key!r}]", depth + 1)
+
+
+def _known_locks(args: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Wrap plain ``multiprocessing`` locks passed as arguments so their use is seen."""
+
+    def wrap(value: Any) -> Any:
+        if isinstance(value, synchronize.RLock):
+            return RLock(value)
+        if isinstance(value, synchronize.Lock):
+            return Lock(value)
+        if isinstance(value, list):
+            return [wrap(item) for item in value]
+        if isinstance(value, tuple):
+            return tuple(wrap(item) for item in value)
+        if isinstance(value, dict):
+            return {key: wrap(item) for key, item in value.items()}
+        return value
+
+    return tuple(wrap(arg) for arg in args)
+
+
+def describe_shared(path: str, obj: Shared) -> str:
+    raw = obj.get_obj()
+    if isinstance(obj, Array):
+        return f"{path} (Array of {raw._type_.__name__} x{len(raw)})"
+    return f"{path} (Value of {type(raw).__name__})"
+
+
+def location_name(obj: Shared, location: int) -> str:
+    if isinstance(obj, Value):
+        fields = obj._fields
+        return f".{fields[location]}" if fields else ".value"
+    return f"[{location}]"
+
+
+def check_stress(
+    target: Callable[..., Any],
+    args: tuple[Any, ...],
+    *,
+    processes: int,
+    rounds: int,
+    expect: Callable[[], Any] | None,
+    settings: Settings,
+) -> StressReport:
+    """Raise an ``MpCheckError`` subclass on a race, a failed ``expect`` or a crash."""
+    __tracebackhide__ = True
+    if not callable(target):
+        raise TypeError(f"target must be callable, not {type(target).__name__}")
+    if expect is not None and not callable(expect):
+        raise TypeError(f"expect must be None or a callable, not {type(expect).__name__}")
+    args = _known_locks(args)
+    shared = [(path, value) for path, value in _walk(args, "args") if isinstance(value, Shared)]
+    name = getattr(target, "__qualname__", None) or repr(target)
+    deadline = time.monotonic() + settings.timeout
+    for method in settings.start_methods:
+        run = StressRun(method, processes, rounds, settings.seed, name)
+        if method != "fork":
+            problem = find_problem(target, "target")
+            if problem is not None:
+                messages.raise_finding(Unpicklable("target", problem, None, None, None, ""))
+        finding = _stress_method(run, target, args, shared, expect, deadline, settings)
+        if finding is not None:
+            messages.raise_finding(finding)
+    return StressReport(name, processes, rounds, settings.start_methods, settings.seed, len(shared))
+
+
+def _stress_method(
+    run: StressRun,
+    target: Callable[..., Any],
+    args: tuple[Any, ...],
+    shared: list[tuple[str, Shared]],
+    expect: Callable[[], Any] | None,
+    deadline: float,
+    settings: Settings,
+) -> StressFinding | None:
+    """All rounds under one start method; the finding to report, if any."""
+    outcomes: Counter[str] = Counter()
+    racy_rounds: Counter[tuple[str, int, bool]] = Counter()
+    worst: Counter[tuple[str, int, bool]] = Counter()
+    witnesses: dict[tuple[str, int, bool], LostUpdate | UnguardedUpdate] = {}
+    failed_expect: list[tuple[int, str]] = []
+    prepare = functools.partial(_prepare, run.seed)
+    broken: StressFinding | None = None
+    with Crew(run.method, run.processes, target, args, prepare) as crew:
+        for number in range(run.rounds):
+            for _, obj in shared:
+                obj._reset()
+            try:
+                reports = crew.run_round(number, deadline)
+            except CrewTimeout as exc:
+                broken = StressTimeout(run, number, exc.waiting, settings.timeout)
+                break
+            except CrewBroken as exc:
+                broken = MemberDied(run, number, exc.label, describe_exit(exc.exitcode))
+                break
+            for report in reports:
+                if report.error is not None:
+                    return TargetRaised(run, number, report.label, report.error, report.trace)
+            outcome = tuple(obj._snapshot() for _, obj in shared)
+            outcomes[repr(outcome[0] if len(outcome) == 1 else outcome)] += 1
+            for path, obj in shared:
+                races = analyze(obj._trace.events())
+                for kind, found in ((True, races.lost), (False, races.unguarded)):
+                    per_location = Counter(race.location for race in found)
+                    for race in found:
+                        key = (path, race.location, kind)
+                        witnesses.setdefault(key, race)
+                    for location, count in per_location.items():
+                        key = (path, location, kind)
+                        racy_rounds[key] += 1
+                        worst[key] = max(worst[key], count)
+            if expect is not None:
+                message = _expect(expect)
+                if message is not None:
+                    failed_expect.append((number, message))
+    if broken is not None:
+        return broken
+    histogram = tuple(outcomes.most_common())
+    rounds_run = run.rounds
+    for lost in (True, False):
+        keys = sorted(key for key in witnesses if key[2] is lost)
+        if keys:
+            path, location, _ = max(keys, key=lambda key: racy_rounds[key])
+            obj = dict(shared)[path]
+            key = (path, location, lost)
+            return RaceFinding(
+                run,
+                lost,
+                describe_shared(path, obj),
+                location_name(obj, location),
+                witnesses[key],
+                rounds_run,
+                racy_rounds[key],
+                worst[key],
+                histogram,
+            )
+    if failed_expect:
+        number, message = failed_expect[0]
+        return ExpectFailure(run, number, message, len(failed_expect), rounds_run, histogram)
+    return None
+
+
+def _expect(expect: Callable[[], Any]) -> str | None:
+    """None if ``expect()`` holds, else why not."""
+    try:
+        verdict = expect()
+    except AssertionError as exc:
+        return f"AssertionError: {exc}" if str(exc) else "AssertionError"
+    if not verdict:
+        return f"expect() returned {verdict!r}"
+    return None

@@ -1,0 +1,359 @@
+"""The bounded access trace that instrumented shared objects write, across processes.
+
+Each instrumented object owns one ``Trace``: a ring buffer of fixed-size
+records in shared memory, a counter and a lock.  The real memory access and
+its record happen under that lock, so the order of records is the order in
+which the object's memory was really read and written, whichever process did
+it.  The lock is held for one access only, never across a read-modify-write,
+so races in the code under test stay races.
+
+Each record carries the process, the operation, the location range, the
+value, the source line and the known locks the process held, each with the
+serial number of that acquisition: a lock held across a read and a write has
+the same serial at both.
+
+Memory per object: ``CAPACITY`` records of ``RECORD.size`` bytes (about
+300 KiB) plus a table of ``FILES`` source file names of ``FILE_BYTES``
+bytes each; older records are overwritten once the ring is full.
+"""
+
+from __future__ import annotations
+
+import gc
+import itertools
+import multiprocessing
+import os
+import random
+import struct
+import sys
+import time
+import weakref
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from multiprocessing import managers, sharedctypes, synchronize
+from typing import Any, NamedTuple
+
+__all__ = [
+    "CAPACITY",
+    "NOISE",
+    "READ",
+    "WRITE",
+    "Event",
+    "Trace",
+    "configure_process",
+    "held_locks",
+    "lock_acquired",
+    "lock_released",
+    "pause_after_read",
+    "register_own_lock",
+    "set_seed",
+]
+
+READ = 1
+WRITE = 2
+
+CAPACITY = 4096
+#: Probability of a pause after each instrumented read.
+NOISE = 0.3
+_seed = [0]
+FILES = 32
+FILE_BYTES = 240
+MAX_HELD = 4
+
+# proc, pid, op, kind, lo, hi, ival, fval, file, line, foreign, nheld, 4 lock ids, 4 serials
+RECORD = struct.Struct("<iibbiiqdIibb4I4I")
+_NONE, _INT, _FLOAT, _BYTES = 0, 1, 2, 3
+
+#: Source files of the instrumentation itself, skipped when naming the line of an access.
+INTERNAL_FILES = {__file__}
+
+# Locks are created with the spawn context: such a lock is inherited by fork
+# children and pickled to spawn/forkserver children alike, where a lock made
+# by the fork context may not be sent to a spawn child.
+_LOCK_CONTEXT = multiprocessing.get_context("spawn")
+
+
+class Event(NamedTuple):
+    """One decoded record: ``step`` is its position in the object's access order."""
+
+    step: int
+    proc: int
+    pid: int
+    op: int
+    lo: int
+    hi: int
+    value: Any
+    file: str
+    line: int
+    held: tuple[tuple[int, int], ...]
+    foreign: bool
+
+
+@dataclass
+class _ProcessState:
+    """Per-process facts: who we are, which known locks we hold, the noise generator.
+
+    ``foreign`` holds the ``multiprocessing`` locks of this process that are not
+    ours; ``hidden`` says a lock we cannot inspect exists (a manager's proxy).
+    """
+
+    label: int = 0
+    watching: bool = False
+    foreign: weakref.WeakSet[Any] = field(default_factory=weakref.WeakSet)
+    ours: weakref.WeakSet[Any] = field(default_factory=weakref.WeakSet)
+    hidden: bool = False
+    held: dict[int, list[int]] = field(default_factory=dict)
+    serials: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+    rng: random.Random | None = None
+    noise: float = 0.0
+
+
+_state = _ProcessState()
+_state_pid = [os.getpid()]
+
+
+def _process() -> _ProcessState:
+    """This process's state; a forked child starts with a clean one."""
+    global _state
+    if _state_pid[0] != os.getpid():
+        _state_pid[0] = os.getpid()
+        _state = _ProcessState()
+    return _state
+
+
+def register_own_lock(lock: Any) -> None:
+    """Mark a ``multiprocessing`` lock as part of our machinery, not the user's."""
+    _process().ours.add(lock)
+
+
+def _watch_locks(state: _ProcessState) -> None:
+    """Find the user's ``multiprocessing`` locks in this process, now and from now on.
+
+    A lock the trace cannot see (a global inherited by fork, one passed to a
+    process at start) may still guard a read-modify-write; an access made
+    while this process holds such a lock is flagged so that it is never
+    blamed as unguarded.
+    """
+    state.watching = True
+    for obj in gc.get_objects():
+        if isinstance(obj, synchronize.SemLock):
+            state.foreign.add(obj)
+        elif isinstance(obj, _PROXY):
+            state.hidden = True
+    for name in ("_make_methods",):
+        original = getattr(synchronize.SemLock, name)
+        if getattr(original, "_mpcheck_watch", False):
+            continue
+
+        def watched(self: Any, *args: Any, _original: Any = original) -> Any:
+            _process().foreign.add(self)
+            return _original(self, *args)
+
+        watched._mpcheck_watch = True  # type: ignore[attr-defined]
+        setattr(synchronize.SemLock, name, watched)
+
+
+_PROXY = getattr(managers, "AcquirerProxy", ())
+
+
+def _foreign_lock_held(state: _ProcessState) -> bool:
+    if not state.watching:
+        _watch_locks(state)
+    if state.hidden:
+        return True
+    for lock in list(state.foreign):
+        if lock in state.ours:
+            continue
+        try:
+            if lock._semlock._is_mine():
+                return True
+        except (AttributeError, OSError, ValueError):
+            continue
+    return False
+
+
+def set_seed(seed: int) -> None:
+    """The seed new traces carry to the processes that use them."""
+    _seed[0] = seed
+
+
+def configure_process(label: int, seed: int, round_number: int, noise: float) -> None:
+    """Name this process and seed its noise for one round (called by stress workers)."""
+    state = _process()
+    state.label = label
+    state.rng = random.Random(f"{seed}:{round_number}:{label}")
+    state.noise = noise
+    state.held.clear()
+
+
+def held_locks() -> tuple[tuple[int, int], ...]:
+    """(lock id, acquisition serial) of each known lock this process holds now."""
+    held = _process().held
+    return tuple((lock_id, serials[0]) for lock_id, serials in held.items() if serials)
+
+
+def lock_acquired(lock_id: int) -> None:
+    state = _process()
+    state.held.setdefault(lock_id, []).append(next(state.serials))
+
+
+def lock_released(lock_id: int) -> None:
+    serials = _process().held.get(lock_id)
+    if serials:
+        serials.pop()
+
+
+def pause_after_read() -> None:
+    """Seeded noise: sometimes give the CPU away between a read and what follows."""
+    state = _process()
+    if state.rng is None or state.noise <= 0:
+        return
+    if state.rng.random() < state.noise:
+        if state.rng.random() < 0.5:
+            os.sched_yield()
+        else:
+            time.sleep(state.rng.uniform(20e-6, 200e-6))
+
+
+def _encode(value: object) -> tuple[int, int, float]:
+    if isinstance(value, bool | int):
+        if -(2**63) <= int(value) < 2**63:
+            return _INT, int(value), 0.0
+        return _BYTES, zlib.crc32(repr(value).encode()), 0.0
+    if isinstance(value, float):
+        return _FLOAT, 0, value
+    if isinstance(value, bytes | bytearray) and len(value) <= 8:
+        return _BYTES, int.from_bytes(bytes(value).ljust(8, b"\0"), "little", signed=True), 0.0
+    return _NONE, 0, 0.0
+
+
+def _decode(kind: int, ival: int, fval: float) -> object:
+    if kind == _INT:
+        return ival
+    if kind == _FLOAT:
+        return fval
+    if kind == _BYTES:
+        return ival.to_bytes(8, "little", signed=True).rstrip(b"\0")
+    return None
+
+
+class Trace:
+    """Shared ring buffer of access records for one object; picklable to children."""
+
+    def __init__(self, capacity: int = CAPACITY) -> None:
+        self._capacity = capacity
+        self._seed = _seed[0]
+        self._buffer: Any = sharedctypes.RawArray("b", capacity * RECORD.size)
+        self._count: Any = sharedctypes.RawValue("q", 0)
+        self._files: Any = sharedctypes.RawArray("b", FILES * FILE_BYTES)
+        self._lock = synchronize.Lock(ctx=_LOCK_CONTEXT)
+        register_own_lock(self._lock)
+        self._known_files: set[int] = set()
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_known_files"] = set()
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        register_own_lock(self._lock)
+
+    def record(self, op: int, lo: int, hi: int, access: Callable[[], Any]) -> Any:
+        """Perform ``access`` and record it, atomically; returns what ``access`` returns.
+
+        For a write, ``access`` returns the value written.  The source line
+        recorded is the first frame outside the instrumentation.
+        """
+        frame: Any = sys._getframe(1)
+        while frame.f_back is not None and frame.f_code.co_filename in INTERNAL_FILES:
+            frame = frame.f_back
+        filename, line = frame.f_code.co_filename, frame.f_lineno
+        file_id = zlib.crc32(filename.encode())
+        with self._lock:
+            value = access()
+            self._remember_file(file_id, filename)
+            kind, ival, fval = _encode(value)
+            held = held_locks()[:MAX_HELD]
+            ids = [lock_id for lock_id, _ in held] + [0] * (MAX_HELD - len(held))
+            serials = [serial for _, serial in held] + [0] * (MAX_HELD - len(held))
+            slot = self._count.value % self._capacity
+            state = _process()
+            if state.rng is None:
+                name = multiprocessing.current_process().name
+                state.rng, state.noise = random.Random(f"{self._seed}:{name}"), NOISE
+            foreign = _foreign_lock_held(state)
+            RECORD.pack_into(
+                self._buffer,
+                slot * RECORD.size,
+                state.label,
+                os.getpid(),
+                op,
+                kind,
+                lo,
+                hi,
+                ival,
+                fval,
+                file_id,
+                line,
+                foreign,
+                len(held),
+                *ids,
+                *serials,
+            )
+            self._count.value += 1
+        return value
+
+    def _remember_file(self, file_id: int, filename: str) -> None:
+        if file_id in self._known_files:
+            return
+        self._known_files.add(file_id)
+        files = memoryview(self._files).cast("B")
+        name = filename.encode()[-(FILE_BYTES - 5) :]
+        entry = struct.pack("<IB", file_id, len(name)) + name
+        for offset in range(0, FILES * FILE_BYTES, FILE_BYTES):
+            current = struct.unpack_from("<I", files, offset)[0]
+            if current == file_id:
+                return
+            if current == 0:
+                files[offset : offset + len(entry)] = entry
+                return
+
+    def clear(self) -> None:
+        with self._lock:
+            self._count.value = 0
+
+    def events(self) -> list[Event]:
+        """The records still in the ring, oldest first."""
+        with self._lock:
+            count = self._count.value
+            raw = bytes(memoryview(self._buffer).cast("B"))
+            files = bytes(memoryview(self._files).cast("B"))
+        names: dict[int, str] = {}
+        for offset in range(0, len(files), FILE_BYTES):
+            file_id, length = struct.unpack_from("<IB", files, offset)
+            if file_id:
+                names[file_id] = files[offset + 5 : offset + 5 + length].decode(errors="replace")
+        first = max(0, count - self._capacity)
+        events = []
+        for step in range(first, count):
+            fields = RECORD.unpack_from(raw, (step % self._capacity) * RECORD.size)
+            proc, pid, op, kind, lo, hi, ival, fval, file_id, line, foreign, nheld = fields[:12]
+            ids, serials = fields[12 : 12 + MAX_HELD], fields[12 + MAX_HELD :]
+            events.append(
+                Event(
+                    step,
+                    proc,
+                    pid,
+                    op,
+                    lo,
+                    hi,
+                    _decode(kind, ival, fval),
+                    names.get(file_id, "<unknown file>"),
+                    line,
+                    tuple(zip(ids[:nheld], serials[:nheld], strict=True)),
+                    bool(foreign),
+                )
+            )
+        return events

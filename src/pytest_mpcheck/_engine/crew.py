@@ -1,0 +1,193 @@
+"""Where stress processes start: a crew of real processes, reused across rounds.
+
+A ``Crew`` starts ``processes`` processes under one start method, once.  Each
+round, every member gets a command, calls ``prepare(label, round)``, waits on
+a shared barrier so that all start the target together, runs
+``target(*args)`` and reports back.  The parent waits on the members' pipes
+and process sentinels at once, so a member that dies is noticed as soon as
+it dies, and a round that overruns its deadline is cut short.  ``close()``
+stops, then terminates, then kills whatever is left: nothing outlives the
+crew.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import multiprocessing.connection
+import signal
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pytest_mpcheck._engine.pools import forking
+
+__all__ = ["Crew", "CrewBroken", "CrewTimeout", "MemberReport"]
+
+_BARRIER_SECONDS = 30.0
+_STOP_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class MemberReport:
+    """What one member said about one round: None if fine, else its exception."""
+
+    label: int
+    error: str | None
+    trace: str
+
+
+class CrewTimeout(Exception):
+    """A round did not finish by its deadline; ``waiting`` lists the late members."""
+
+    def __init__(self, round_number: int, waiting: Sequence[int]) -> None:
+        super().__init__(f"round {round_number}: members {list(waiting)} did not finish")
+        self.round_number = round_number
+        self.waiting = tuple(waiting)
+
+
+class CrewBroken(Exception):
+    """A member died during a round."""
+
+    def __init__(self, round_number: int, label: int, exitcode: int | None) -> None:
+        super().__init__(f"round {round_number}: member {label} died ({describe_exit(exitcode)})")
+        self.round_number = round_number
+        self.label = label
+        self.exitcode = exitcode
+
+
+def describe_exit(exitcode: int | None) -> str:
+    """``exit code 7`` or ``killed by SIGKILL``."""
+    if exitcode is None:
+        return "still running"
+    if exitcode < 0:
+        try:
+            return f"killed by {signal.Signals(-exitcode).name}"
+        except ValueError:
+            return f"killed by signal {-exitcode}"
+    return f"exit code {exitcode}"
+
+
+def _member(
+    label: int,
+    conn: multiprocessing.connection.Connection,
+    barrier: Any,
+    target: Callable[..., Any],
+    args: tuple[Any, ...],
+    prepare: Callable[[int, int], None],
+) -> None:
+    """A member's life: wait for a command, align on the barrier, run, report."""
+    while True:
+        try:
+            command = conn.recv()
+        except EOFError:
+            return
+        if command is None:
+            return
+        prepare(label, command)
+        try:
+            barrier.wait(_BARRIER_SECONDS)
+            target(*args)
+        except Exception as exc:
+            conn.send((f"{type(exc).__name__}: {exc}", traceback.format_exc()))
+        else:
+            conn.send((None, ""))
+
+
+class Crew:
+    """``processes`` members under ``method`` running ``target(*args)`` each round."""
+
+    def __init__(
+        self,
+        method: str,
+        processes: int,
+        target: Callable[..., Any],
+        args: tuple[Any, ...],
+        prepare: Callable[[int, int], None],
+    ) -> None:
+        ctx: Any = multiprocessing.get_context(method)
+        self._method = method
+        self._conns: list[multiprocessing.connection.Connection] = []
+        self._members: list[Any] = []
+        # Kept on self: its semaphores must outlive the members' start-up, since
+        # spawn children unpickle them after start() returns.
+        self._barrier = barrier = ctx.Barrier(processes)
+        try:
+            with forking() if method == "fork" else contextlib.nullcontext():
+                for label in range(1, processes + 1):
+                    parent_end, child_end = ctx.Pipe()
+                    member = ctx.Process(
+                        target=_member,
+                        args=(label, child_end, barrier, target, args, prepare),
+                        name=f"mpcheck-stress-{label}",
+                        daemon=True,
+                    )
+                    try:
+                        member.start()
+                    except BaseException:
+                        parent_end.close()
+                        raise
+                    finally:
+                        child_end.close()
+                    self._conns.append(parent_end)
+                    self._members.append(member)
+        except BaseException:
+            self.close()
+            raise
+
+    def __enter__(self) -> Crew:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def run_round(self, number: int, deadline: float) -> list[MemberReport]:
+        """Run one round; raises ``CrewBroken`` or ``CrewTimeout``."""
+        for conn in self._conns:
+            conn.send(number)
+        reports: list[MemberReport] = []
+        pending = dict(enumerate(self._conns, start=1))
+        while pending:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise CrewTimeout(number, sorted(pending))
+            handles: dict[Any, int] = {conn: label for label, conn in pending.items()}
+            handles.update({self._members[label - 1].sentinel: label for label in pending})
+            for handle in multiprocessing.connection.wait(list(handles), timeout=left):
+                label = handles[handle]
+                if label not in pending:
+                    continue
+                conn = pending.pop(label)
+                try:
+                    if not conn.poll():
+                        raise EOFError
+                    error, trace = conn.recv()
+                except (EOFError, OSError):
+                    member = self._members[label - 1]
+                    member.join(_STOP_SECONDS)
+                    raise CrewBroken(number, label, member.exitcode) from None
+                reports.append(MemberReport(label, error, trace))
+        return sorted(reports, key=lambda report: report.label)
+
+    def close(self) -> None:
+        """Stop every member: ask, then terminate, then kill; never leaves one running."""
+        for conn in self._conns:
+            with contextlib.suppress(OSError, ValueError):
+                conn.send(None)
+        deadline = time.monotonic() + _STOP_SECONDS
+        for member in self._members:
+            member.join(max(0.0, deadline - time.monotonic()))
+        for member in self._members:
+            if member.is_alive():
+                member.terminate()
+                member.join(_STOP_SECONDS)
+            if member.is_alive():
+                member.kill()
+                member.join()
+            member.close()
+        for conn in self._conns:
+            conn.close()
+        self._conns.clear()
+        self._members.clear()
