@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 _SESSION_SETTINGS = pytest.StashKey[Settings]()
 _ITEM_SETTINGS = pytest.StashKey[Settings]()
 _MARKER_ERROR = pytest.StashKey[str]()
+_NOTES = pytest.StashKey[list[str]]()
+_SECTION = "mpcheck"
 
 _MARKER_HELP = (
     "mpcheck({}): settings for this test's pytest-mpcheck checks; "
@@ -65,6 +67,7 @@ def pytest_configure(config: pytest.Config) -> None:
             except (TypeError, ValueError) as exc:
                 raise pytest.UsageError(f"ini option {option.ini} = {raw!r}: {exc}") from None
     config.stash[_SESSION_SETTINGS] = resolve(default_settings(), [cli, ini])
+    config.pluginmanager.register(_Coverage(), "mpcheck-coverage")
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -91,9 +94,44 @@ def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, None, None]:
 
     settings = _item_settings(item)
     item.stash[_ITEM_SETTINGS] = settings
-    with using(settings):
+    with using(settings) as notes:
+        item.stash[_NOTES] = notes
         yield
     close_pools()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, Any, None]:
+    """Put what the checks covered on the report, so it travels (xdist) with it."""
+    outcome = yield
+    notes = item.stash.get(_NOTES, [])
+    if call.when == "call" and notes:
+        outcome.get_result().sections.append((_SECTION, "\n".join(notes)))
+
+
+class _Coverage:
+    """Collects what passing checks covered and shows it at the end with ``-v``."""
+
+    def __init__(self) -> None:
+        self.notes: list[tuple[str, str]] = []
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when == "call":
+            self.notes += [
+                (report.nodeid, text) for name, text in report.sections if name == _SECTION
+            ]
+
+    def pytest_terminal_summary(
+        self, terminalreporter: pytest.TerminalReporter, config: pytest.Config
+    ) -> None:
+        if config.get_verbosity() < 1 or not self.notes:
+            return
+        terminalreporter.section("mpcheck coverage")
+        for nodeid, text in self.notes:
+            for line in text.splitlines():
+                terminalreporter.write_line(f"{nodeid}: {line}")
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

@@ -29,7 +29,7 @@ from pytest_mpcheck._checks.findings import (
     TargetRaised,
     Unpicklable,
 )
-from pytest_mpcheck._checks.pickling import find_problem
+from pytest_mpcheck._checks.pickling import PickleProblem, find_problem
 from pytest_mpcheck._checks.races import LostUpdate, UnguardedUpdate, analyze
 from pytest_mpcheck._checks.shared import Array, Lock, RLock, Shared, Value
 from pytest_mpcheck._engine import Crew, CrewBroken, CrewTimeout, describe_exit
@@ -153,7 +153,7 @@ def _stress_method(
     expect: Callable[[], Any] | None,
     deadline: float,
     settings: Settings,
-) -> StressFinding | None:
+) -> StressFinding | Unpicklable | None:
     """All rounds under one start method; the finding to report, if any."""
     outcomes: Counter[str] = Counter()
     racy_rounds: Counter[tuple[str, int, bool]] = Counter()
@@ -162,7 +162,20 @@ def _stress_method(
     failed_expect: list[tuple[int, str]] = []
     prepare = functools.partial(_prepare, run.seed)
     broken: StressFinding | None = None
-    with Crew(run.method, run.processes, target, args, prepare) as crew:
+    try:
+        crew = Crew(run.method, run.processes, target, args, prepare)
+    except Exception as exc:
+        problem = PickleProblem(
+            "args",
+            "an argument",
+            f"{type(exc).__name__}: {exc}",
+            "create shared objects and locks with mpcheck.Value/Array/Lock/RLock (usable "
+            "under every start method) or with multiprocessing.get_context(method); pass "
+            "other arguments that pickle",
+            f"{type(exc).__name__}: {exc}",
+        )
+        return Unpicklable("arguments", problem, None, None, run.method, "")
+    with crew:
         for number in range(run.rounds):
             for _, obj in shared:
                 obj._reset()

@@ -55,7 +55,7 @@ WRITE = 2
 
 CAPACITY = 4096
 #: Probability of a pause after each instrumented read.
-NOISE = 0.3
+NOISE = 0.1
 _seed = [0]
 FILES = 32
 FILE_BYTES = 240
@@ -99,10 +99,13 @@ class _ProcessState:
     """
 
     label: int = 0
+    pid: int = field(default_factory=os.getpid)
     watching: bool = False
     foreign: weakref.WeakSet[Any] = field(default_factory=weakref.WeakSet)
     ours: weakref.WeakSet[Any] = field(default_factory=weakref.WeakSet)
     hidden: bool = False
+    # The foreign locks to inspect on each access, recomputed when the sets change.
+    suspects: list[Any] | None = None
     held: dict[int, list[int]] = field(default_factory=dict)
     serials: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     rng: random.Random | None = None
@@ -110,21 +113,26 @@ class _ProcessState:
 
 
 _state = _ProcessState()
-_state_pid = [os.getpid()]
 
 
 def _process() -> _ProcessState:
-    """This process's state; a forked child starts with a clean one."""
-    global _state
-    if _state_pid[0] != os.getpid():
-        _state_pid[0] = os.getpid()
-        _state = _ProcessState()
     return _state
+
+
+def _fresh_state() -> None:
+    """A forked child starts with its own identity, locks held and noise."""
+    global _state
+    _state = _ProcessState()
+
+
+os.register_at_fork(after_in_child=_fresh_state)
 
 
 def register_own_lock(lock: Any) -> None:
     """Mark a ``multiprocessing`` lock as part of our machinery, not the user's."""
-    _process().ours.add(lock)
+    state = _process()
+    state.ours.add(lock)
+    state.suspects = None
 
 
 def _watch_locks(state: _ProcessState) -> None:
@@ -147,7 +155,9 @@ def _watch_locks(state: _ProcessState) -> None:
             continue
 
         def watched(self: Any, *args: Any, _original: Any = original) -> Any:
-            _process().foreign.add(self)
+            state = _process()
+            state.foreign.add(self)
+            state.suspects = None
             return _original(self, *args)
 
         watched._mpcheck_watch = True  # type: ignore[attr-defined]
@@ -162,9 +172,9 @@ def _foreign_lock_held(state: _ProcessState) -> bool:
         _watch_locks(state)
     if state.hidden:
         return True
-    for lock in list(state.foreign):
-        if lock in state.ours:
-            continue
+    if state.suspects is None:
+        state.suspects = [lock for lock in state.foreign if lock not in state.ours]
+    for lock in state.suspects:
         try:
             if lock._semlock._is_mine():
                 return True
@@ -213,7 +223,7 @@ def pause_after_read() -> None:
         if state.rng.random() < 0.5:
             os.sched_yield()
         else:
-            time.sleep(state.rng.uniform(20e-6, 200e-6))
+            time.sleep(state.rng.uniform(10e-6, 100e-6))
 
 
 def _encode(value: object) -> tuple[int, int, float]:
@@ -288,7 +298,7 @@ class Trace:
                 self._buffer,
                 slot * RECORD.size,
                 state.label,
-                os.getpid(),
+                state.pid,
                 op,
                 kind,
                 lo,
@@ -339,21 +349,21 @@ class Trace:
         events = []
         for step in range(first, count):
             fields = RECORD.unpack_from(raw, (step % self._capacity) * RECORD.size)
-            proc, pid, op, kind, lo, hi, ival, fval, file_id, line, foreign, nheld = fields[:12]
-            ids, serials = fields[12 : 12 + MAX_HELD], fields[12 + MAX_HELD :]
+            nheld = fields[11]
+            held = tuple(zip(fields[12 : 12 + nheld], fields[16 : 16 + nheld], strict=True))
             events.append(
                 Event(
                     step,
-                    proc,
-                    pid,
-                    op,
-                    lo,
-                    hi,
-                    _decode(kind, ival, fval),
-                    names.get(file_id, "<unknown file>"),
-                    line,
-                    tuple(zip(ids[:nheld], serials[:nheld], strict=True)),
-                    bool(foreign),
+                    fields[0],
+                    fields[1],
+                    fields[2],
+                    fields[4],
+                    fields[5],
+                    _decode(fields[3], fields[6], fields[7]),
+                    names.get(fields[8], "<unknown file>"),
+                    fields[9],
+                    held,
+                    bool(fields[10]),
                 )
             )
         return events

@@ -213,11 +213,14 @@ _UNPICKLABLE_TITLES = {
     "raised": "the exception raised for index {index} "
     + UNPICKLABLE
     + " to send it back from the worker",
+    "target": "the stress target {what} " + UNPICKLABLE + " to start spawn/forkserver processes",
+    "arguments": "the stress arguments " + UNPICKLABLE + " to start {method} processes",
 }
 
 
 _ROOTS = {
     "target": "target",
+    "arguments": "args",
     "function": "function",
     "argument": "argument at index {index}",
     "value": "result for index {index}",
@@ -227,7 +230,9 @@ _ROOTS = {
 
 def _unpicklable(finding: Unpicklable) -> str:
     problem = finding.problem
-    title = _UNPICKLABLE_TITLES[finding.kind].format(what=problem.what, index=finding.index)
+    title = _UNPICKLABLE_TITLES[finding.kind].format(
+        what=problem.what, index=finding.index, method=finding.item
+    )
     where = (
         "before any worker started"
         if finding.run is None
@@ -241,8 +246,9 @@ def _unpicklable(finding: Unpicklable) -> str:
     lines += [
         f"  why: {problem.reason}",
         f"  what to do: {problem.advice}",
-        f"  pickle said: {problem.error}",
     ]
+    if problem.error not in problem.reason:
+        lines.append(f"  pickle said: {problem.error}")
     if finding.kind == "raised":
         lines.append(
             "  note: a plain multiprocessing.Pool hangs forever when an exception cannot be "
