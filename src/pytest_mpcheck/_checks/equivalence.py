@@ -94,9 +94,13 @@ def check_map_equal(
         try:
             raw = engine.run(method, via, processes, call, jobs, chunksize, settings.timeout)
         except PoolTimeout as exc:
-            failure = RunTimeout(run, exc.timeout, exc.done, exc.total)
+            workers = tuple(
+                (pid, exc.jobs.get(pid), _item_at(items, exc.jobs.get(pid)), stack)
+                for pid, stack in sorted(exc.stacks.items())
+            )
+            failure = RunTimeout(run, exc.timeout, exc.done, exc.total, workers, exc.parent)
         except PoolBroken as exc:
-            failure = RunBroken(run, exc.detail)
+            failure = RunBroken(run, exc.detail, exc.job, _item_at(items, exc.job))
         if failure is not None:
             messages.raise_finding(failure)
         parallel[method] = _decode(raw, run, items, func)
@@ -123,6 +127,10 @@ def check_map_equal(
             )
         )
     messages.raise_finding(first, verdicts=found)
+
+
+def _item_at(items: list[Any], index: int | None) -> Any:
+    return items[index] if index is not None and 0 <= index < len(items) else None
 
 
 def _validate(func: object, iterable: object, via: str, chunksize: object) -> None:

@@ -114,16 +114,24 @@ class Unloadable:
 
 @dataclass(frozen=True)
 class RunTimeout:
+    """The run overran; each live worker's stacks with the item it was running."""
+
     run: Run
     timeout: float
     done: int
     total: int
+    workers: tuple[tuple[int, int | None, Any, str], ...]
+    parent: str
 
 
 @dataclass(frozen=True)
 class RunBroken:
+    """A worker died; ``index``/``item`` are what it was running, if known."""
+
     run: Run
     detail: str
+    index: int | None
+    item: Any
 
 
 Finding = (

@@ -6,9 +6,11 @@ read of that location (its latest read since its last write).  Two findings:
 * a *lost update*: another process wrote the location between that read and
   that write, so the write was based on a stale read and overwrote it;
 * an *unguarded update*: no known lock was held across the read and the
-  write (no lock id with the same acquisition serial at both), and the
-  location is written by more than one process.  It is a bug even in a round
-  where the timing happened to spare it.
+  write (no lock id with the same acquisition serial at both), and at least
+  two processes update the location that way.  It is a bug even in a round
+  where the timing happened to spare it.  (Requiring two unguarded updaters
+  keeps code that orders a single updater by other means — an Event, a
+  Queue, a join — from being blamed.)
 """
 
 from __future__ import annotations
@@ -56,7 +58,6 @@ def analyze(events: list[Event]) -> RoundRaces:
     """Find lost and unguarded updates in one object's trace, oldest event first."""
     last_read: dict[tuple[int, int], Event] = {}
     last_write: dict[int, Event] = {}
-    writers: dict[int, set[int]] = defaultdict(set)
     races = RoundRaces()
     candidates: list[tuple[int, Event, Event]] = []
     for event in events:
@@ -77,10 +78,12 @@ def analyze(events: list[Event]) -> RoundRaces:
                 elif not (read.foreign or event.foreign or set(read.held) & set(event.held)):
                     candidates.append((location, read, event))
             last_write[location] = event
-            writers[location].add(event.pid)
+    unguarded_by: dict[int, set[int]] = defaultdict(set)
+    for location, _, write in candidates:
+        unguarded_by[location].add(write.pid)
     for location, read, write in candidates:
-        if len(writers[location]) > 1:
-            other = min(writers[location] - {write.pid})
+        if len(unguarded_by[location]) > 1:
+            other = min(unguarded_by[location] - {write.pid})
             window = (
                 _window(events, location, read, write, other)
                 if len(races.unguarded) < _WITNESSES

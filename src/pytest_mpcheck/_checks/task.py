@@ -17,6 +17,7 @@ import traceback
 from typing import Any, NamedTuple
 
 from pytest_mpcheck._checks.pickling import PickleProblem, pickle_or_explain
+from pytest_mpcheck._engine.supervise import note_job
 
 __all__ = ["RAISED", "UNLOADABLE", "UNPICKLABLE", "VALUE", "ItemCall", "Outcome", "problem_of"]
 
@@ -52,6 +53,13 @@ class ItemCall:
 
     def __call__(self, job: tuple[int, bytes]) -> Outcome:
         index, payload = job
+        note_job(index)
+        try:
+            return self._run(index, payload)
+        finally:
+            note_job(-1)
+
+    def _run(self, index: int, payload: bytes) -> Outcome:
         if self._func is None:
             try:
                 self._func = pickle.loads(self._func_bytes)

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
-from pytest_mpcheck._engine.crew import Crew, CrewBroken, CrewTimeout, MemberReport, describe_exit
-from pytest_mpcheck._engine.pools import VIAS, Engine, PoolBroken, PoolTimeout, engine, forking
+from pytest_mpcheck._engine.crew import Crew, CrewBroken, CrewTimeout, MemberReport
+from pytest_mpcheck._engine.pools import (
+    VIAS,
+    Engine,
+    PoolBroken,
+    PoolTimeout,
+    describe_exit,
+    engine,
+    forking,
+)
 
 __all__ = [
     "VIAS",

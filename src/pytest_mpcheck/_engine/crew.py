@@ -15,14 +15,13 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import multiprocessing.connection
-import signal
 import time
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pytest_mpcheck._engine.pools import forking
+from pytest_mpcheck._engine.pools import describe_exit, forking
 
 __all__ = ["Crew", "CrewBroken", "CrewTimeout", "MemberReport"]
 
@@ -56,18 +55,6 @@ class CrewBroken(Exception):
         self.round_number = round_number
         self.label = label
         self.exitcode = exitcode
-
-
-def describe_exit(exitcode: int | None) -> str:
-    """``exit code 7`` or ``killed by SIGKILL``."""
-    if exitcode is None:
-        return "still running"
-    if exitcode < 0:
-        try:
-            return f"killed by {signal.Signals(-exitcode).name}"
-        except ValueError:
-            return f"killed by signal {-exitcode}"
-    return f"exit code {exitcode}"
 
 
 def _member(

@@ -26,6 +26,7 @@ import hashlib
 import multiprocessing
 import multiprocessing.pool
 import os
+import signal
 import sys
 import threading
 import time
@@ -36,7 +37,17 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["VIAS", "Engine", "PoolBroken", "PoolTimeout", "engine", "forking"]
+from pytest_mpcheck._engine.supervise import (
+    Board,
+    StackDir,
+    arm_worker,
+    descendants,
+    dump_stacks,
+    kill_tree,
+    parent_stacks,
+)
+
+__all__ = ["VIAS", "Engine", "PoolBroken", "PoolTimeout", "describe_exit", "engine", "forking"]
 
 #: Parallel APIs a run can go through.
 VIAS = ("map", "imap", "imap_unordered", "starmap", "map_async", "executor")
@@ -52,25 +63,46 @@ _FORK_WARNING = r".*use of fork\(\) may lead to deadlocks in the child"
 
 
 class PoolTimeout(Exception):
-    """The run did not finish within its timeout; the pool was shut down."""
+    """The run did not finish within its timeout; the pool was shut down.
 
-    def __init__(self, method: str, via: str, timeout: float, done: int, total: int) -> None:
+    ``stacks`` maps each live worker's pid to its Python stacks, ``jobs`` maps
+    pids to the job each was running, ``parent`` holds this process's stacks.
+    """
+
+    def __init__(
+        self,
+        method: str,
+        via: str,
+        timeout: float,
+        done: int,
+        total: int,
+        stacks: dict[int, str] | None = None,
+        jobs: dict[int, int] | None = None,
+        parent: str = "",
+    ) -> None:
         super().__init__(f"{via} under {method} timed out after {timeout:g}s ({done}/{total})")
         self.method = method
         self.via = via
         self.timeout = timeout
         self.done = done
         self.total = total
+        self.stacks = stacks or {}
+        self.jobs = jobs or {}
+        self.parent = parent
 
 
 class PoolBroken(Exception):
-    """A worker died abruptly and the pool could not finish the run."""
+    """A worker died while the run was in progress; the pool was shut down."""
 
-    def __init__(self, method: str, via: str, detail: str) -> None:
+    def __init__(
+        self, method: str, via: str, detail: str, pid: int = 0, job: int | None = None
+    ) -> None:
         super().__init__(f"{via} under {method}: {detail}")
         self.method = method
         self.via = via
         self.detail = detail
+        self.pid = pid
+        self.job = job
 
 
 @contextlib.contextmanager
@@ -99,10 +131,72 @@ def _inheritance_key() -> str:
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 
+class _Pool:
+    """A ``Pool`` or ``ProcessPoolExecutor`` with its board, stack files and watch list."""
+
+    def __init__(self, method: str, processes: int, executor: bool) -> None:
+        ctx = multiprocessing.get_context(method)
+        self.method = method
+        self.board = Board()
+        self.stack_dir = StackDir()
+        self.seen: dict[int, Any] = {}
+        before = set(threading.enumerate())
+        init = (self.board, self.stack_dir.path)
+        with forking() if method == "fork" else contextlib.nullcontext():
+            self.workers: _Workers = (
+                concurrent.futures.ProcessPoolExecutor(
+                    processes, mp_context=ctx, initializer=arm_worker, initargs=init
+                )
+                if executor
+                else ctx.Pool(processes, initializer=arm_worker, initargs=init)
+            )
+        _OUR_THREADS.update(set(threading.enumerate()) - before)
+
+    def _processes(self) -> list[Any]:
+        if isinstance(self.workers, concurrent.futures.ProcessPoolExecutor):
+            return list((getattr(self.workers, "_processes", None) or {}).values())
+        return list(getattr(self.workers, "_pool", []))
+
+    def watch(self) -> None:
+        """Remember every worker process this pool has had (the pool forgets dead ones)."""
+        for process in self._processes():
+            if process.pid is not None:
+                self.seen.setdefault(process.pid, process)
+
+    def dead(self) -> tuple[int, int | None] | None:
+        """(pid, exit code) of a worker that exited, if any; workers only exit by dying."""
+        self.watch()
+        for pid, process in self.seen.items():
+            exitcode = process.exitcode
+            if exitcode is not None:
+                return pid, exitcode
+        return None
+
+    def live_pids(self) -> list[int]:
+        self.watch()
+        return [pid for pid, process in self.seen.items() if process.exitcode is None]
+
+    def shutdown(self) -> None:
+        """Stop the workers and whatever they started, now; never blocks on a stuck task."""
+        self.watch()
+        kill_tree([grandchild for pid in self.live_pids() for grandchild in descendants(pid)])
+        if isinstance(self.workers, concurrent.futures.ProcessPoolExecutor):
+            for process in self.seen.values():
+                if process.exitcode is None:
+                    process.terminate()
+            self.workers.shutdown(wait=True, cancel_futures=True)
+            for process in self.seen.values():
+                process.join()
+        else:
+            self.workers.terminate()
+            self.workers.join()
+        self.stack_dir.close()
+
+
 @dataclass
 class _Warm:
     key: str
-    workers: _Workers
+    pool: _Pool
 
 
 class Engine:
@@ -125,25 +219,26 @@ class Engine:
         """Run ``call`` over ``jobs`` through ``via`` under ``method``.
 
         Results come in the order ``via`` yields them.  Raises ``PoolTimeout``
-        or ``PoolBroken``; any pool that saw either is shut down, never reused.
+        or ``PoolBroken``; a pool that saw either, or any other interruption
+        (Ctrl-C, pytest-timeout), is shut down with its whole process tree.
         """
         executor = via == "executor"
         fresh = method == "fork"
         with self._lock:
-            workers = (
-                self._new(method, processes, executor)
+            pool = (
+                _Pool(method, processes, executor)
                 if fresh
                 else self._reuse(method, processes, executor)
             )
             ok = False
             try:
                 with forking() if fresh else contextlib.nullcontext():
-                    results = _dispatch(workers, method, via, call, jobs, chunksize, timeout)
+                    results = _dispatch(pool, via, call, jobs, chunksize, timeout)
                 ok = True
             finally:
                 if fresh or not ok:
-                    self._forget(workers)
-                    _shutdown(workers)
+                    self._forget(pool)
+                    pool.shutdown()
         return results
 
     def close(self) -> None:
@@ -152,100 +247,120 @@ class Engine:
             warm = list(self._warm.values())
             self._warm.clear()
         for entry in warm:
-            _shutdown(entry.workers)
+            entry.pool.shutdown()
 
-    def _reuse(self, method: str, processes: int, executor: bool) -> _Workers:
+    def _reuse(self, method: str, processes: int, executor: bool) -> _Pool:
         slot = (method, processes, executor)
         key = _inheritance_key()
         entry = self._warm.get(slot)
         if entry is not None and entry.key != key:
             del self._warm[slot]
-            _shutdown(entry.workers)
+            entry.pool.shutdown()
             entry = None
         if entry is None:
-            entry = _Warm(key, self._new(method, processes, executor))
+            entry = _Warm(key, _Pool(method, processes, executor))
             self._warm[slot] = entry
-        return entry.workers
+        return entry.pool
 
-    def _forget(self, workers: _Workers) -> None:
+    def _forget(self, pool: _Pool) -> None:
         for slot, entry in list(self._warm.items()):
-            if entry.workers is workers:
+            if entry.pool is pool:
                 del self._warm[slot]
 
-    @staticmethod
-    def _new(method: str, processes: int, executor: bool) -> _Workers:
-        ctx = multiprocessing.get_context(method)
-        before = set(threading.enumerate())
-        with forking() if method == "fork" else contextlib.nullcontext():
-            workers: _Workers = (
-                concurrent.futures.ProcessPoolExecutor(processes, mp_context=ctx)
-                if executor
-                else ctx.Pool(processes)
-            )
-        _OUR_THREADS.update(set(threading.enumerate()) - before)
-        return workers
+
+_POLL = 0.05
 
 
 def _dispatch(
-    workers: _Workers,
-    method: str,
+    pool: _Pool,
     via: str,
     call: Callable[[Any], Any],
     jobs: Sequence[Any],
     chunksize: int | None,
     timeout: float,
 ) -> list[Any]:
+    """Run the jobs, polling for dead workers; timeouts gather stacks before raising."""
+    method = pool.method
     deadline = time.monotonic() + timeout
     results: list[Any] = []
 
-    def remaining() -> float:
+    def check() -> float:
+        """Raise if a worker died or time is up; else how long to wait next."""
+        nonlocal deadline
+        died = pool.dead()
+        if died is not None:
+            pid, exitcode = died
+            job = pool.board.jobs().get(pid)
+            detail = f"worker pid {pid} died ({describe_exit(exitcode)})"
+            raise PoolBroken(method, via, detail, pid, job)
         left = deadline - time.monotonic()
         if left <= 0:
-            raise PoolTimeout(method, via, timeout, len(results), len(jobs))
-        return left
+            pids = pool.live_pids()
+            raise PoolTimeout(
+                method,
+                via,
+                timeout,
+                len(results),
+                len(jobs),
+                dump_stacks(pids, pool.stack_dir),
+                pool.board.jobs(),
+                parent_stacks(),
+            )
+        return min(_POLL, left)
 
+    workers = pool.workers
     before = set(threading.enumerate())
     try:
         if isinstance(workers, concurrent.futures.ProcessPoolExecutor):
-            iterator = workers.map(call, jobs, timeout=timeout, chunksize=chunksize or 1)
+            # The executor notices dead workers itself (BrokenProcessPool).
+            stream_exec = workers.map(call, jobs, timeout=timeout, chunksize=chunksize or 1)
             _OUR_THREADS.update(set(threading.enumerate()) - before)
-            results.extend(iterator)
+            pool.watch()
+            try:
+                for result in stream_exec:
+                    results.append(result)
+                    pool.watch()
+            except TimeoutError:
+                deadline = time.monotonic()
+                check()
         elif via in ("map", "map_async", "starmap"):
             if via == "starmap":
                 pending = workers.starmap_async(call, [(job,) for job in jobs], chunksize)
             else:
                 pending = workers.map_async(call, jobs, chunksize)
-            pending.wait(remaining())
-            if not pending.ready():
-                remaining()
-                raise PoolTimeout(method, via, timeout, 0, len(jobs))
+            while not pending.ready():
+                pending.wait(check())
             results.extend(pending.get())
         else:
             stream = (workers.imap if via == "imap" else workers.imap_unordered)(
                 call, jobs, chunksize or 1
             )
-            for _ in jobs:
-                results.append(stream.next(remaining()))
-    except (TimeoutError, multiprocessing.TimeoutError):
-        raise PoolTimeout(method, via, timeout, len(results), len(jobs)) from None
-    except BrokenProcessPool as exc:
-        raise PoolBroken(method, via, str(exc)) from None
+            while len(results) < len(jobs):
+                try:
+                    results.append(stream.next(check()))
+                except multiprocessing.TimeoutError:
+                    continue
+    except BrokenProcessPool:
+        pool.watch()
+        died = pool.dead()
+        pid, exitcode = died if died is not None else (0, None)
+        job = pool.board.jobs().get(pid)
+        raise PoolBroken(
+            method, via, f"worker pid {pid} died ({describe_exit(exitcode)})", pid, job
+        ) from None
     return results
 
 
-def _shutdown(workers: _Workers) -> None:
-    """Stop ``workers`` now and reap their processes; never blocks on a stuck task."""
-    if isinstance(workers, concurrent.futures.ProcessPoolExecutor):
-        processes = list((getattr(workers, "_processes", None) or {}).values())
-        for process in processes:
-            if process.is_alive():
-                process.terminate()
-        workers.shutdown(wait=True, cancel_futures=True)
-        for process in processes:
-            process.join()
-    else:
-        workers.terminate()
-        workers.join()
+def describe_exit(exitcode: int | None) -> str:
+    """``exit code 7`` or ``killed by SIGKILL``."""
+    if exitcode is None:
+        return "still running"
+    if exitcode < 0:
+        try:
+            return f"killed by {signal.Signals(-exitcode).name}"
+        except ValueError:
+            return f"killed by signal {-exitcode}"
+    return f"exit code {exitcode}"
 
 
 _ENGINE = Engine()

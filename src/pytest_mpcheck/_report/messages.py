@@ -81,6 +81,7 @@ TARGET_RAISED = "the stress target raised in a child process"
 
 _REPR_LIMIT = 160
 _TRACE_LINES = 12
+_STACK_LINES = 40
 
 _STATE_HINT = (
     "hint: fork workers inherit the test process's memory as it is now; spawn and "
@@ -275,30 +276,48 @@ def _unloadable(finding: Unloadable) -> str:
     )
 
 
+def _stacks(title: str, text: str, limit: int = _STACK_LINES) -> list[str]:
+    lines = text.rstrip().splitlines()
+    if len(lines) > limit:
+        lines = [*lines[:limit], f"... ({len(lines) - limit} more lines)"]
+    return [f"  {title}", *(f"    {line}" for line in lines)]
+
+
 def _timeout(finding: RunTimeout) -> str:
     run = finding.run
-    return "\n".join(
-        [
-            f"{TIMEOUT} after {finding.timeout:g}s under {run.method} "
-            f"(via={run.via}, processes={run.processes})",
-            f"  {_context(run)}",
-            f"  {finding.done} of {finding.total} results had arrived; the pool was terminated.",
-            "  A task hangs, or a worker died and its task was lost (a plain Pool waits forever "
-            "then). Raise the limit with --mp-timeout or @pytest.mark.mpcheck(timeout=...) if "
-            "the work is just slow.",
-        ]
+    lines = [
+        f"{TIMEOUT} after {finding.timeout:g}s under {run.method} "
+        f"(via={run.via}, processes={run.processes})",
+        f"  {_context(run)}",
+        f"  {finding.done} of {finding.total} results had arrived; every worker was "
+        "stopped, with anything it had started.",
+    ]
+    for pid, index, item, stack in finding.workers:
+        doing = "idle" if index is None else f"running index {index}, input {short_repr(item)}"
+        lines += _stacks(f"worker pid {pid} ({doing}):", stack)
+    if finding.parent:
+        lines += _stacks("test process:", finding.parent, limit=12)
+    lines.append(
+        "  A task hangs (a deadlock, a wait that never ends) or is just slow: raise the limit "
+        "with --mp-timeout or @pytest.mark.mpcheck(timeout=...) if so."
     )
+    return "\n".join(lines)
 
 
 def _broken(finding: RunBroken) -> str:
     run = finding.run
+    doing = (
+        ""
+        if finding.index is None
+        else f" while running index {finding.index}, input {short_repr(finding.item)}"
+    )
     return "\n".join(
         [
-            f"{WORKER_CRASH} under {run.method} (via={run.via}, processes={run.processes})",
+            f"{WORKER_CRASH} under {run.method} (via={run.via}, processes={run.processes}): "
+            f"{finding.detail}{doing}",
             f"  {_context(run)}",
-            f"  {finding.detail}",
-            "  The function killed its worker (os._exit, a signal, a crash in C code, or the "
-            "out-of-memory killer).",
+            "  The function killed its worker (os._exit, sys.exit, a signal, a crash in C code, "
+            "or the out-of-memory killer); a plain Pool would wait forever for its result.",
         ]
     )
 

@@ -1,0 +1,207 @@
+"""Watching worker processes from outside: what they run, their stacks, their whole tree.
+
+* A ``Board`` in shared memory where each worker posts the job it is running,
+  so a dead or stuck worker can be named with its item.
+* Stack dumps: every worker arms ``faulthandler`` on ``SIGUSR1`` at start, writing
+  to its own file; ``dump_stacks`` signals the live ones and reads the files.
+* The process tree below a process (Linux ``/proc``), to kill what the
+  workers themselves started.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import faulthandler
+import os
+import signal
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from collections.abc import Iterable
+from multiprocessing import get_context, sharedctypes
+from typing import IO, Any
+
+__all__ = [
+    "Board",
+    "StackDir",
+    "arm_worker",
+    "descendants",
+    "dump_stacks",
+    "kill_tree",
+    "note_job",
+    "parent_stacks",
+]
+
+_DUMP_SIGNAL = getattr(signal, "SIGUSR1", None)
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_SLOTS = 128
+_IDLE = -1
+
+
+class Board:
+    """Shared table of (pid, job) for up to ``_SLOTS`` workers; job -1 means idle."""
+
+    def __init__(self) -> None:
+        self._cells: Any = sharedctypes.RawArray("q", _SLOTS * 2)
+        self._lock = get_context("spawn").Lock()
+
+    def claim(self) -> int:
+        """Take a slot for this process (reusing one whose process is gone)."""
+        pid = os.getpid()
+        with self._lock:
+            # Empty slots first: a dead worker's slot keeps its last job for the report.
+            for second_pass in (False, True):
+                for slot in range(_SLOTS):
+                    owner = self._cells[slot * 2]
+                    if (not _alive(owner)) if second_pass else owner in (0, pid):
+                        self._cells[slot * 2] = pid
+                        self._cells[slot * 2 + 1] = _IDLE
+                        return slot
+        return -1
+
+    def post(self, slot: int, job: int) -> None:
+        if slot >= 0:
+            self._cells[slot * 2 + 1] = job
+
+    def jobs(self) -> dict[int, int]:
+        """pid -> job being run, for every posted worker that is not idle."""
+        cells = list(self._cells)
+        return {
+            cells[i * 2]: cells[i * 2 + 1]
+            for i in range(_SLOTS)
+            if cells[i * 2] and cells[i * 2 + 1] != _IDLE
+        }
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class StackDir:
+    """A private directory where workers write their stacks when asked."""
+
+    def __init__(self) -> None:
+        self.path = tempfile.mkdtemp(prefix="mpcheck-stacks-")
+
+    def file_for(self, pid: int) -> str:
+        return os.path.join(self.path, f"{pid}.txt")
+
+    def close(self) -> None:
+        for name in os.listdir(self.path):
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(self.path, name))
+        with contextlib.suppress(OSError):
+            os.rmdir(self.path)
+
+
+# Per worker process: its board slot and the open stack file faulthandler writes to.
+_worker: dict[str, Any] = {}
+
+
+def arm_worker(board: Board | None, stack_dir: str | None) -> None:
+    """Run at worker start: claim a board slot, arm the stack dump signal."""
+    if board is not None:
+        _worker["board"] = board
+        _worker["slot"] = board.claim()
+    if stack_dir is not None and _DUMP_SIGNAL is not None:
+        stream: IO[str] = open(  # noqa: SIM115 - must stay open for faulthandler
+            os.path.join(stack_dir, f"{os.getpid()}.txt"), "w"
+        )
+        _worker["stream"] = stream
+        faulthandler.register(_DUMP_SIGNAL, file=stream, all_threads=True, chain=False)
+
+
+def note_job(job: int) -> None:
+    """Post the job this worker is running now (-1: none); a no-op outside our workers."""
+    board = _worker.get("board")
+    if board is not None:
+        board.post(_worker["slot"], job)
+
+
+def dump_stacks(pids: Iterable[int], stack_dir: StackDir, wait: float = 1.0) -> dict[int, str]:
+    """Ask each process for its Python stacks; what arrived within ``wait`` seconds."""
+    asked = []
+    for pid in pids:
+        if _DUMP_SIGNAL is None:
+            break
+        with contextlib.suppress(OSError):
+            os.kill(pid, _DUMP_SIGNAL)
+            asked.append(pid)
+    stacks: dict[int, str] = {}
+    deadline = time.monotonic() + wait
+    while asked and time.monotonic() < deadline:
+        for pid in list(asked):
+            try:
+                with open(stack_dir.file_for(pid)) as stream:
+                    text = stream.read()
+            except OSError:
+                continue
+            if text.strip():
+                stacks[pid] = text
+                asked.remove(pid)
+        if asked:
+            time.sleep(0.02)
+    return stacks
+
+
+def parent_stacks() -> str:
+    """Python stacks of this process's threads, main thread first, most recent call first."""
+    names = {thread.ident: thread.name for thread in threading.enumerate()}
+    frames = sys._current_frames()
+    order = sorted(frames, key=lambda ident: ident != threading.main_thread().ident)
+    parts = []
+    for ident in order:
+        entries = traceback.extract_stack(frames[ident])
+        # Our own frames (the wait for the workers) say nothing about the user's code.
+        entries = traceback.StackSummary.from_list(
+            [entry for entry in entries if _PACKAGE not in entry.filename]
+        )
+        stack = "".join(reversed(entries.format()))
+        parts.append(f"Thread {names.get(ident, ident)} (most recent call first):\n{stack}")
+    return "\n".join(parts)
+
+
+def descendants(root: int | None = None) -> list[int]:
+    """Every live process below ``root`` (this process), deepest last; Linux only."""
+    root = os.getpid() if root is None else root
+    children: dict[int, list[int]] = {}
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return []
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stream:
+                stat = stream.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2 :].split()
+        if fields and fields[0] != "Z":
+            children.setdefault(int(fields[1]), []).append(int(entry))
+    found: list[int] = []
+    frontier = [root]
+    while frontier:
+        below = children.get(frontier.pop(), [])
+        found += below
+        frontier += below
+    return found
+
+
+def kill_tree(pids: Iterable[int]) -> None:
+    """SIGKILL each process and everything below it."""
+    targets = []
+    for pid in pids:
+        targets += [pid, *descendants(pid)]
+    for pid in targets:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
