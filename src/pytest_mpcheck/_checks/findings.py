@@ -195,10 +195,13 @@ class TargetRaised:
 
 @dataclass(frozen=True)
 class StressTimeout:
+    """A round overran; the late processes' labels and their stacks."""
+
     run: StressRun
     round_number: int
     waiting: tuple[int, ...]
     timeout: float
+    stacks: tuple[tuple[int, str], ...]
 
 
 @dataclass(frozen=True)

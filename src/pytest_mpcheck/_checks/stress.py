@@ -182,7 +182,8 @@ def _stress_method(
             try:
                 reports = crew.run_round(number, deadline)
             except CrewTimeout as exc:
-                broken = StressTimeout(run, number, exc.waiting, settings.timeout)
+                stacks = tuple(sorted(crew.stacks(exc.waiting).items()))
+                broken = StressTimeout(run, number, exc.waiting, settings.timeout, stacks)
                 break
             except CrewBroken as exc:
                 broken = MemberDied(run, number, exc.label, describe_exit(exc.exitcode))

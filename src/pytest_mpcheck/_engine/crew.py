@@ -22,6 +22,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from pytest_mpcheck._engine.pools import describe_exit, forking
+from pytest_mpcheck._engine.supervise import (
+    StackDir,
+    arm_worker,
+    descendants,
+    dump_stacks,
+    kill_tree,
+)
 
 __all__ = ["Crew", "CrewBroken", "CrewTimeout", "MemberReport"]
 
@@ -64,8 +71,10 @@ def _member(
     target: Callable[..., Any],
     args: tuple[Any, ...],
     prepare: Callable[[int, int], None],
+    stack_dir: str,
 ) -> None:
     """A member's life: wait for a command, align on the barrier, run, report."""
+    arm_worker(None, stack_dir)
     while True:
         try:
             command = conn.recv()
@@ -78,7 +87,9 @@ def _member(
             barrier.wait(_BARRIER_SECONDS)
             target(*args)
         except Exception as exc:
-            conn.send((f"{type(exc).__name__}: {exc}", traceback.format_exc()))
+            frames = exc.__traceback__.tb_next if exc.__traceback__ is not None else None
+            trace = "".join(traceback.format_exception(type(exc), exc, frames))
+            conn.send((f"{type(exc).__name__}: {exc}", trace))
         else:
             conn.send((None, ""))
 
@@ -97,6 +108,7 @@ class Crew:
         ctx: Any = multiprocessing.get_context(method)
         self._method = method
         self._conns: list[multiprocessing.connection.Connection] = []
+        self._stacks = StackDir()
         self._members: list[Any] = []
         # Kept on self: its semaphores must outlive the members' start-up, since
         # spawn children unpickle them after start() returns.
@@ -107,7 +119,7 @@ class Crew:
                     parent_end, child_end = ctx.Pipe()
                     member = ctx.Process(
                         target=_member,
-                        args=(label, child_end, barrier, target, args, prepare),
+                        args=(label, child_end, barrier, target, args, prepare, self._stacks.path),
                         name=f"mpcheck-stress-{label}",
                         daemon=True,
                     )
@@ -158,6 +170,12 @@ class Crew:
                 reports.append(MemberReport(label, error, trace))
         return sorted(reports, key=lambda report: report.label)
 
+    def stacks(self, labels: Sequence[int]) -> dict[int, str]:
+        """Python stacks of the given live members, by label."""
+        pids = {self._members[label - 1].pid: label for label in labels}
+        found = dump_stacks([pid for pid in pids if pid is not None], self._stacks)
+        return {pids[pid]: text for pid, text in found.items()}
+
     def close(self) -> None:
         """Stop every member: ask, then terminate, then kill; never leaves one running."""
         for conn in self._conns:
@@ -166,6 +184,7 @@ class Crew:
         deadline = time.monotonic() + _STOP_SECONDS
         for member in self._members:
             member.join(max(0.0, deadline - time.monotonic()))
+        kill_tree([pid for m in self._members if m.pid for pid in descendants(m.pid)])
         for member in self._members:
             if member.is_alive():
                 member.terminate()
@@ -178,3 +197,4 @@ class Crew:
             conn.close()
         self._conns.clear()
         self._members.clear()
+        self._stacks.close()

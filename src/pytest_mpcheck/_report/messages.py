@@ -419,6 +419,11 @@ def _stress(finding: StressFinding) -> tuple[type[MpCheckError], str]:
                 f"{TIMEOUT} after {finding.timeout:g}s under {run.method} in stress round "
                 f"{finding.round_number}: process(es) {waiting} did not finish",
                 _stress_context(run),
+                *(
+                    line
+                    for label, stack in finding.stacks
+                    for line in _stacks(f"process {label}:", stack)
+                ),
                 "  The target hangs (a deadlock, a lock never released, a wait on a process "
                 "that never comes). Raise the limit with --mp-timeout if it is just slow.",
             ]
