@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from ._checks import trace
@@ -30,6 +31,7 @@ from ._settings import (
 
 __all__ = [
     "MpCheck",
+    "TestRecord",
     "active_settings",
     "assert_map_equal",
     "close_pools",
@@ -38,7 +40,17 @@ __all__ = [
     "using",
 ]
 
-_active: list[tuple[Settings, list[str]]] = []
+
+@dataclass
+class TestRecord:
+    """What the checks of one test did: coverage notes, and whether any ran."""
+
+    notes: list[str] = field(default_factory=list)
+    checks: int = 0
+    on_first_check: Callable[[], None] | None = None
+
+
+_active: list[tuple[Settings, TestRecord]] = []
 _fallback: list[Settings] = []
 
 
@@ -53,20 +65,30 @@ def active_settings() -> Settings:
 
 
 @contextlib.contextmanager
-def using(settings: Settings) -> Iterator[list[str]]:
-    """Make ``settings`` the active ones for the block; yields the checks' coverage notes."""
-    notes: list[str] = []
-    _active.append((settings, notes))
+def using(settings: Settings, record: TestRecord | None = None) -> Iterator[TestRecord]:
+    """Make ``settings`` the active ones for the block; yields what the checks record."""
+    record = record or TestRecord()
+    _active.append((settings, record))
     trace.set_seed(settings.seed)
     try:
-        yield notes
+        yield record
     finally:
         _active.pop()
 
 
 def _note(text: str) -> None:
     if _active:
-        _active[-1][1].append(text)
+        _active[-1][1].notes.append(text)
+
+
+def _check_starts() -> None:
+    """Count a check; the first of a test lets the plugin take its leak snapshot."""
+    if not _active:
+        return
+    record = _active[-1][1]
+    if record.checks == 0 and record.on_first_check is not None:
+        record.on_first_check()
+    record.checks += 1
 
 
 def close_pools() -> None:
@@ -121,6 +143,7 @@ class MpCheck:
         Raises ``ValueError``/``TypeError`` on misuse, listing what is accepted.
         """
         __tracebackhide__ = True
+        _check_starts()
         settings = self._resolved(start_methods)
         check_map_equal(
             func,
@@ -154,6 +177,7 @@ class MpCheck:
         dead process.  Returns what a passing run covered.
         """
         __tracebackhide__ = True
+        _check_starts()
         settings = self._resolved(start_methods)
         report = check_stress(
             target,
@@ -173,6 +197,7 @@ class MpCheck:
         traced; leaving the block raises the first lost or unguarded update
         seen.  Yields the list of objects created in the block.
         """
+        _check_starts()
         return Instrumented(self.settings)
 
     def _resolved(self, start_methods: str | Iterable[str] | None) -> Settings:

@@ -11,6 +11,7 @@ __all__ = [
     "CheckTimeoutError",
     "ExceptionMismatchError",
     "ExpectationError",
+    "LeakError",
     "LostUpdateError",
     "MpCheckError",
     "NondeterministicError",
@@ -92,5 +93,11 @@ class ExpectationError(MpCheckError):
 
 class TargetError(MpCheckError):
     """The stress target raised in a child process."""
+
+    __module__ = "pytest_mpcheck"
+
+
+class LeakError(MpCheckError):
+    """A test left processes, semaphores or shared memory behind."""
 
     __module__ = "pytest_mpcheck"

@@ -15,6 +15,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 __all__ = [
+    "LEAK_MODES",
     "MARKER_KEYS",
     "OPTIONS",
     "START_METHOD_ORDER",
@@ -22,6 +23,7 @@ __all__ = [
     "Settings",
     "available_start_methods",
     "default_settings",
+    "parse_leak_check",
     "parse_marker",
     "parse_processes",
     "parse_rounds",
@@ -48,12 +50,14 @@ class Settings:
     rounds: int
     seed: int
     timeout: float
+    leak_check: str
 
     def describe(self) -> str:
         """One line with every setting, as printed in the header and messages."""
         return (
             f"start methods: {', '.join(self.start_methods)}; processes: {self.processes}; "
-            f"rounds: {self.rounds}; timeout: {self.timeout:g}s; seed: {self.seed}"
+            f"rounds: {self.rounds}; timeout: {self.timeout:g}s; leak check: {self.leak_check}; "
+            f"seed: {self.seed}"
         )
 
 
@@ -118,6 +122,16 @@ def parse_rounds(value: object) -> int:
     return _parse_int(value, "rounds", 1)
 
 
+LEAK_MODES = ("error", "warn", "off")
+
+
+def parse_leak_check(value: object) -> str:
+    """What to do with processes and shared objects a test leaves: error, warn or off."""
+    if value not in LEAK_MODES:
+        raise ValueError(f"leak check must be one of {', '.join(LEAK_MODES)}, not {value!r}")
+    return str(value)
+
+
 def parse_seed(value: object) -> int:
     """Seed for every random decision of a session: an integer >= 0."""
     return _parse_int(value, "seed", 0)
@@ -175,6 +189,15 @@ OPTIONS: tuple[Option, ...] = (
         parse_rounds,
     ),
     Option(
+        "leak_check",
+        "--mp-leak-check",
+        "MODE",
+        "after each test that uses pytest-mpcheck, report child processes, semaphores and "
+        "shared memory it left behind, then clean them up: error (a test error), warn (a "
+        "line in the summary) or off; default: error",
+        parse_leak_check,
+    ),
+    Option(
         "seed",
         "--mp-seed",
         "SEED",
@@ -203,6 +226,7 @@ def default_settings(seed: int | None = None) -> Settings:
         rounds=DEFAULT_ROUNDS,
         seed=random.randrange(2**32) if seed is None else seed,
         timeout=DEFAULT_TIMEOUT,
+        leak_check="error",
     )
 
 

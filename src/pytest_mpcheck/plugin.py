@@ -7,6 +7,7 @@ and the checks are imported only when a test asks for them.
 from __future__ import annotations
 
 import argparse
+import gc
 from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any
 
@@ -15,12 +16,16 @@ import pytest
 from ._settings import MARKER_KEYS, OPTIONS, Settings, default_settings, parse_marker, resolve
 
 if TYPE_CHECKING:
-    from ._api import MpCheck
+    from ._api import MpCheck, TestRecord
+    from ._checks.leaks import Snapshot
 
 _SESSION_SETTINGS = pytest.StashKey[Settings]()
 _ITEM_SETTINGS = pytest.StashKey[Settings]()
 _MARKER_ERROR = pytest.StashKey[str]()
-_NOTES = pytest.StashKey[list[str]]()
+_RECORD: pytest.StashKey[TestRecord] = pytest.StashKey()
+_SNAPSHOT: pytest.StashKey[Snapshot] = pytest.StashKey()
+_CALL_PASSED = pytest.StashKey[bool]()
+_SUMMARY: pytest.StashKey[_Coverage] = pytest.StashKey()
 _SECTION = "mpcheck"
 
 _MARKER_HELP = (
@@ -67,7 +72,8 @@ def pytest_configure(config: pytest.Config) -> None:
             except (TypeError, ValueError) as exc:
                 raise pytest.UsageError(f"ini option {option.ini} = {raw!r}: {exc}") from None
     config.stash[_SESSION_SETTINGS] = resolve(default_settings(), [cli, ini])
-    config.pluginmanager.register(_Coverage(), "mpcheck-coverage")
+    config.stash[_SUMMARY] = _Coverage()
+    config.pluginmanager.register(config.stash[_SUMMARY], "mpcheck-coverage")
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -90,14 +96,32 @@ def _item_settings(item: pytest.Item) -> Settings:
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, None, None]:
-    from ._api import close_pools, using
+    from ._api import TestRecord, close_pools, using
 
     settings = _item_settings(item)
     item.stash[_ITEM_SETTINGS] = settings
-    with using(settings) as notes:
-        item.stash[_NOTES] = notes
+    record = TestRecord(on_first_check=lambda: _snapshot(item, only_if_missing=True))
+    item.stash[_RECORD] = record
+    with using(settings, record):
         yield
     close_pools()
+
+
+def _uses_plugin(item: pytest.Item) -> bool:
+    return "mpcheck" in getattr(item, "fixturenames", ()) or bool(
+        item.get_closest_marker("mpcheck")
+    )
+
+
+def _snapshot(item: pytest.Item, only_if_missing: bool = False) -> None:
+    """Remember what exists before the test, for the leak check after it."""
+    if item.stash[_ITEM_SETTINGS].leak_check == "off":
+        return
+    if only_if_missing and _SNAPSHOT in item.stash:
+        return
+    from ._checks.leaks import Snapshot
+
+    item.stash[_SNAPSHOT] = Snapshot.take()
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -106,9 +130,39 @@ def pytest_runtest_makereport(
 ) -> Generator[None, Any, None]:
     """Put what the checks covered on the report, so it travels (xdist) with it."""
     outcome = yield
-    notes = item.stash.get(_NOTES, [])
-    if call.when == "call" and notes:
-        outcome.get_result().sections.append((_SECTION, "\n".join(notes)))
+    report = outcome.get_result()
+    if call.when != "call":
+        return
+    item.stash[_CALL_PASSED] = report.passed
+    notes = item.stash[_RECORD].notes if _RECORD in item.stash else []
+    if notes:
+        report.sections.append((_SECTION, "\n".join(notes)))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    """After the test's own teardown: stop our pools, then report and clean up leaks."""
+    __tracebackhide__ = True
+    if _SNAPSHOT not in item.stash:
+        return
+    from ._api import close_pools
+    from ._checks.leaks import find_leaks, release
+    from ._errors import LeakError
+    from ._report.messages import leak_message
+
+    close_pools()
+    gc.collect()
+    leaks = find_leaks(item.stash[_SNAPSHOT])
+    if not item.stash.get(_CALL_PASSED, False):
+        # A failed test's traceback keeps its objects alive: only processes count then.
+        leaks = [leak for leak in leaks if leak.kind == "process"]
+    if not leaks:
+        return
+    release(leaks)
+    message = leak_message(item.nodeid, leaks)
+    if item.stash[_ITEM_SETTINGS].leak_check == "error":
+        raise LeakError(message)
+    item.config.stash[_SUMMARY].warnings.append(message)
 
 
 class _Coverage:
@@ -116,6 +170,7 @@ class _Coverage:
 
     def __init__(self) -> None:
         self.notes: list[tuple[str, str]] = []
+        self.warnings: list[str] = []
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when == "call":
@@ -126,6 +181,10 @@ class _Coverage:
     def pytest_terminal_summary(
         self, terminalreporter: pytest.TerminalReporter, config: pytest.Config
     ) -> None:
+        if self.warnings:
+            terminalreporter.section("mpcheck leaks (--mp-leak-check=warn)")
+            for text in self.warnings:
+                terminalreporter.write_line(text)
         if config.get_verbosity() < 1 or not self.notes:
             return
         terminalreporter.section("mpcheck coverage")
@@ -138,6 +197,8 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     error = item.stash.get(_MARKER_ERROR, None)
     if error is not None:
         pytest.fail(f"invalid marker: {error}", pytrace=False)
+    if _uses_plugin(item):
+        _snapshot(item)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -8,7 +8,7 @@ are module constants so tests can match them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, NoReturn
 
 from pytest_mpcheck._checks.findings import (
@@ -32,6 +32,7 @@ from pytest_mpcheck._checks.findings import (
     Unloadable,
     Unpicklable,
 )
+from pytest_mpcheck._checks.leaks import Leak
 from pytest_mpcheck._checks.races import LostUpdate
 from pytest_mpcheck._errors import (
     CheckTimeoutError,
@@ -51,6 +52,7 @@ from pytest_mpcheck._report.witness import histogram, witness_table
 __all__ = [
     "EXCEPTION_MISMATCH",
     "EXPECT_FAILED",
+    "LEAKED",
     "LOST_UPDATE",
     "MULTISET_MISMATCH",
     "NONDETERMINISTIC",
@@ -62,6 +64,7 @@ __all__ = [
     "UNPICKLABLE",
     "WORKER_CRASH",
     "format_finding",
+    "leak_message",
     "raise_finding",
     "short_repr",
 ]
@@ -435,6 +438,23 @@ def _stress(finding: StressFinding) -> tuple[type[MpCheckError], str]:
             _stress_context(run),
         ]
     )
+
+
+LEAKED = "left behind after the test"
+
+
+def leak_message(test: str, leaks: Sequence[Leak]) -> str:
+    """What a test left running or allocated, one line each; all of it was cleaned up."""
+    lines = [f"{len(leaks)} process(es) or shared object(s) {LEAKED} {test}:"]
+    for leak in leaks:
+        name = f"pid {leak.name}" if leak.kind == "process" else leak.name
+        lines.append(f"  {leak.kind} {name}: {leak.detail}")
+    lines.append(
+        "  All were killed or released so the next test starts clean. Join every process "
+        "you start (use `with Pool(...)`), and unlink shared memory you create; "
+        "--mp-leak-check=warn or off relaxes this check."
+    )
+    return "\n".join(lines)
 
 
 def format_finding(
