@@ -24,6 +24,7 @@ from typing import Any
 from pytest_mpcheck._engine.pools import describe_exit, forking
 from pytest_mpcheck._engine.supervise import (
     StackDir,
+    annotate,
     arm_worker,
     descendants,
     dump_stacks,
@@ -144,6 +145,21 @@ class Crew:
 
     def run_round(self, number: int, deadline: float) -> list[MemberReport]:
         """Run one round; raises ``CrewBroken`` or ``CrewTimeout``."""
+        try:
+            return self._run_round(number, deadline)
+        except (CrewBroken, CrewTimeout):
+            raise
+        except BaseException as exc:
+            late = [label for label, member in enumerate(self._members, 1) if member.is_alive()]
+            annotate(
+                exc,
+                f"pytest-mpcheck: stress round {number} under {self._method} was interrupted; "
+                "its processes were stopped. Their stacks:",
+                {f"process {label}": text for label, text in self.stacks(late).items()},
+            )
+            raise
+
+    def _run_round(self, number: int, deadline: float) -> list[MemberReport]:
         for conn in self._conns:
             conn.send(number)
         reports: list[MemberReport] = []

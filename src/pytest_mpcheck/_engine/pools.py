@@ -40,6 +40,7 @@ from typing import Any
 from pytest_mpcheck._engine.supervise import (
     Board,
     StackDir,
+    annotate,
     arm_worker,
     descendants,
     dump_stacks,
@@ -269,6 +270,8 @@ class Engine:
 
 
 _POLL = 0.05
+# How long an interrupted run (Ctrl-C, pytest-timeout) waits for the workers' stacks.
+_INTERRUPTED_WAIT = 0.5
 
 
 def _dispatch(
@@ -345,9 +348,20 @@ def _dispatch(
         died = pool.dead()
         pid, exitcode = died if died is not None else (0, None)
         job = pool.board.jobs().get(pid)
-        raise PoolBroken(
-            method, via, f"worker pid {pid} died ({describe_exit(exitcode)})", pid, job
-        ) from None
+        detail = f"worker pid {pid} died ({describe_exit(exitcode)})"
+        raise PoolBroken(method, via, detail, pid, job) from None
+    except (PoolTimeout, PoolBroken):
+        raise
+    except BaseException as exc:
+        stacks = dump_stacks(pool.live_pids(), pool.stack_dir, wait=_INTERRUPTED_WAIT)
+        running = pool.board.jobs()
+        annotate(
+            exc,
+            f"pytest-mpcheck: {via} under {method} was interrupted; its workers were stopped. "
+            "Their stacks:",
+            {f"worker pid {pid} (job {running.get(pid, 'none')})": t for pid, t in stacks.items()},
+        )
+        raise
     return results
 
 

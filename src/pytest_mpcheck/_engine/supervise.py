@@ -26,6 +26,7 @@ from typing import IO, Any
 __all__ = [
     "Board",
     "StackDir",
+    "annotate",
     "arm_worker",
     "descendants",
     "dump_stacks",
@@ -205,3 +206,18 @@ def kill_tree(pids: Iterable[int]) -> None:
     for pid in targets:
         with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGKILL)
+
+
+def annotate(exc: BaseException, title: str, stacks: dict[str, str]) -> None:
+    """Attach the workers' stacks to an exception that cut a run short (Ctrl-C, a timeout
+    of pytest-timeout), so they are shown with it; on Python 3.10, print them."""
+    if not stacks:
+        return
+    text = "\n".join(
+        [title, *(f"--- {who} ---\n{stack.rstrip()}" for who, stack in stacks.items())]
+    )
+    add_note = getattr(exc, "add_note", None)
+    if add_note is not None:
+        add_note(text)
+    else:
+        sys.stderr.write(text + "\n")
