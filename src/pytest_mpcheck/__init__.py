@@ -3,25 +3,22 @@
 Everything here works without the ``mpcheck`` fixture (plain scripts,
 Hypothesis tests); inside a pytest run the module-level functions use the
 running test's settings.
+
+The names are loaded on first use, so that pytest importing the plugin
+(``pytest_mpcheck.plugin``, which lives in this package) stays cheap for
+every run that never calls a check.
 """
 
 from __future__ import annotations
 
-from ._api import (
-    MpCheck,
-    active_settings,
-    assert_map_equal,
-    close_pools,
-    instrument,
-    stress,
-)
-from ._checks.shared import Array, Lock, RLock, Value
-from ._checks.stress import StressReport
-from ._engine import VIAS
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ._errors import (
     CheckTimeoutError,
     ExceptionMismatchError,
     ExpectationError,
+    LeakError,
     LostUpdateError,
     MpCheckError,
     NondeterministicError,
@@ -34,7 +31,35 @@ from ._errors import (
 )
 from ._settings import Settings, available_start_methods
 
+if TYPE_CHECKING:
+    from ._api import (
+        MpCheck,
+        active_settings,
+        assert_map_equal,
+        close_pools,
+        instrument,
+        stress,
+    )
+    from ._checks.shared import Array, Lock, RLock, Value
+    from ._checks.stress import StressReport
+    from ._engine import VIAS
+
 __version__ = "0.1.0"
+
+_LAZY = {
+    "MpCheck": "._api",
+    "active_settings": "._api",
+    "assert_map_equal": "._api",
+    "close_pools": "._api",
+    "instrument": "._api",
+    "stress": "._api",
+    "Array": "._checks.shared",
+    "Lock": "._checks.shared",
+    "RLock": "._checks.shared",
+    "Value": "._checks.shared",
+    "StressReport": "._checks.stress",
+    "VIAS": "._engine",
+}
 
 __all__ = [
     "VIAS",
@@ -42,6 +67,7 @@ __all__ = [
     "CheckTimeoutError",
     "ExceptionMismatchError",
     "ExpectationError",
+    "LeakError",
     "Lock",
     "LostUpdateError",
     "MpCheck",
@@ -65,3 +91,16 @@ __all__ = [
     "instrument",
     "stress",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pytest_mpcheck' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

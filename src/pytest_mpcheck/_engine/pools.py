@@ -269,6 +269,16 @@ class Engine:
                 del self._warm[slot]
 
 
+class _ChunkCall:
+    """Applies the call to each job of a chunk: one pool task per chunk, as Pool does."""
+
+    def __init__(self, call: Callable[[Any], Any]) -> None:
+        self.call = call
+
+    def __call__(self, chunk: list[Any]) -> list[Any]:
+        return [self.call(job) for job in chunk]
+
+
 _POLL = 0.05
 # How long an interrupted run (Ctrl-C, pytest-timeout) waits for the workers' stacks.
 _INTERRUPTED_WAIT = 0.5
@@ -335,12 +345,16 @@ def _dispatch(
                 pending.wait(check())
             results.extend(pending.get())
         else:
+            # Pool.imap with chunksize > 1 hides its iterator (and so its timeout)
+            # inside a generator; sending the same chunks as tasks is what it does.
+            size = chunksize or 1
+            chunks = [list(jobs[start : start + size]) for start in range(0, len(jobs), size)]
             stream = (workers.imap if via == "imap" else workers.imap_unordered)(
-                call, jobs, chunksize or 1
+                _ChunkCall(call), chunks
             )
             while len(results) < len(jobs):
                 try:
-                    results.append(stream.next(check()))
+                    results.extend(stream.next(check()))
                 except multiprocessing.TimeoutError:
                     continue
     except BrokenProcessPool:
