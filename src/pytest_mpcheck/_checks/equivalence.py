@@ -84,7 +84,9 @@ def check_map_equal(
     if star:
         items = [_argument_tuple(item, index) for index, item in enumerate(items)]
     call = ItemCall(_pickled(func, "function", None, func), star)
-    jobs = [(index, _pickled(item, "argument", index, item)) for index, item in enumerate(items)]
+    jobs = []
+    for index, item in enumerate(items):  # a loop, not a comprehension: no extra frame shown
+        jobs.append((index, _pickled(item, "argument", index, item)))
     name = getattr(func, "__qualname__", None) or describe_object(func)
 
     parallel: dict[str, dict[int, Result]] = {}

@@ -150,10 +150,13 @@ def _children(obj: Any) -> list[tuple[str, Any]]:
             + [(f".args[{i}]", v) for i, v in enumerate(obj.args)]
             + [(f".keywords[{k!r}]", v) for k, v in obj.keywords.items()]
         )
+    found: list[tuple[str, Any]] = []
+    if isinstance(obj, BaseException):
+        found += [(f".args[{i}]", v) for i, v in enumerate(obj.args[:_MAX_CHILDREN])]
     attributes = getattr(obj, "__dict__", None)
     if isinstance(attributes, dict):
-        return [(f".{k}", v) for k, v in list(attributes.items())[:_MAX_CHILDREN]]
-    return []
+        found += [(f".{k}", v) for k, v in list(attributes.items())[:_MAX_CHILDREN]]
+    return found
 
 
 def find_problem(obj: Any, where: str) -> PickleProblem | None:
