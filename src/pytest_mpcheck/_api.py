@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,9 +19,11 @@ from typing import Any
 from ._checks import trace
 from ._checks.equivalence import check_map_equal
 from ._checks.instrument import Instrumented
-from ._checks.shared import Array, Lock, RLock, Value
+from ._checks.shared import Array, Lock, RLock, Shared, Value
 from ._checks.stress import StressReport, check_stress
 from ._engine import engine
+from ._errors import MpCheckError
+from ._report.summary import make_record
 from ._settings import (
     Settings,
     default_settings,
@@ -43,11 +46,12 @@ __all__ = [
 
 @dataclass
 class TestRecord:
-    """What the checks of one test did: coverage notes, and whether any ran."""
+    """What the checks of one test did: coverage notes and one record per check."""
 
     notes: list[str] = field(default_factory=list)
-    checks: int = 0
+    checks: list[dict[str, Any]] = field(default_factory=list)
     on_first_check: Callable[[], None] | None = None
+    started: int = 0
 
 
 _active: list[tuple[Settings, TestRecord]] = []
@@ -81,14 +85,40 @@ def _note(text: str) -> None:
         _active[-1][1].notes.append(text)
 
 
-def _check_starts() -> None:
-    """Count a check; the first of a test lets the plugin take its leak snapshot."""
-    if not _active:
-        return
-    record = _active[-1][1]
-    if record.checks == 0 and record.on_first_check is not None:
-        record.on_first_check()
-    record.checks += 1
+@contextlib.contextmanager
+def _checking(
+    kind: str, settings: Settings, processes: int, **facts: Any
+) -> Iterator[dict[str, Any]]:
+    """Time one check and record how it ended; the first of a test lets the plugin
+    take its leak snapshot.  The block may add facts (items, rounds) to the dict."""
+    record = _active[-1][1] if _active else None
+    if record is not None:
+        if record.started == 0 and record.on_first_check is not None:
+            record.on_first_check()
+        record.started += 1
+    start = time.perf_counter()
+    outcome, finding = "passed", None
+    try:
+        yield facts
+    except MpCheckError as exc:
+        outcome, finding = "failed", f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+        raise
+    except BaseException as exc:
+        outcome, finding = "error", f"{type(exc).__name__}: {exc}"
+        raise
+    finally:
+        if record is not None:
+            record.checks.append(
+                make_record(
+                    kind,
+                    settings.start_methods,
+                    processes,
+                    time.perf_counter() - start,
+                    outcome,
+                    finding,
+                    **facts,
+                )
+            )
 
 
 def close_pools() -> None:
@@ -143,17 +173,18 @@ class MpCheck:
         Raises ``ValueError``/``TypeError`` on misuse, listing what is accepted.
         """
         __tracebackhide__ = True
-        _check_starts()
         settings = self._resolved(start_methods)
-        check_map_equal(
-            func,
-            iterable,
-            via=via,
-            processes=settings.processes if processes is None else parse_processes(processes),
-            chunksize=chunksize,
-            settings=settings,
-            engine=engine(),
-        )
+        workers = settings.processes if processes is None else parse_processes(processes)
+        with _checking("map_equal", settings, workers, via=via) as facts:
+            facts["items"] = check_map_equal(
+                func,
+                iterable,
+                via=via,
+                processes=workers,
+                chunksize=chunksize,
+                settings=settings,
+                engine=engine(),
+            )
 
     def stress(
         self,
@@ -177,16 +208,13 @@ class MpCheck:
         dead process.  Returns what a passing run covered.
         """
         __tracebackhide__ = True
-        _check_starts()
         settings = self._resolved(start_methods)
-        report = check_stress(
-            target,
-            args,
-            processes=settings.processes if processes is None else parse_processes(processes),
-            rounds=settings.rounds if rounds is None else parse_rounds(rounds),
-            expect=expect,
-            settings=settings,
-        )
+        workers = settings.processes if processes is None else parse_processes(processes)
+        count = settings.rounds if rounds is None else parse_rounds(rounds)
+        with _checking("stress", settings, workers, rounds=count):
+            report = check_stress(
+                target, args, processes=workers, rounds=count, expect=expect, settings=settings
+            )
         _note(report.summary())
         return report
 
@@ -197,14 +225,34 @@ class MpCheck:
         traced; leaving the block raises the first lost or unguarded update
         seen.  Yields the list of objects created in the block.
         """
-        _check_starts()
-        return Instrumented(self.settings)
+        return _RecordedBlock(self.settings)
 
     def _resolved(self, start_methods: str | Iterable[str] | None) -> Settings:
         settings = self.settings
         if start_methods is None:
             return settings
         return dataclasses.replace(settings, start_methods=parse_start_methods(start_methods))
+
+
+class _RecordedBlock(Instrumented):
+    """``instrument()`` recorded like the other checks, from enter to exit."""
+
+    def __enter__(self) -> list[Shared]:
+        self._check = _checking("instrument", self._settings, 0)
+        self._check.__enter__()
+        return super().__enter__()
+
+    def __exit__(self, exc_type: object, *exc_info: object) -> None:
+        __tracebackhide__ = True
+        try:
+            super().__exit__(exc_type, *exc_info)
+        except BaseException as raised:
+            self._check.__exit__(type(raised), raised, raised.__traceback__)
+            raise
+        if isinstance(exc_info[0], BaseException):
+            self._check.__exit__(type(exc_info[0]), exc_info[0], exc_info[0].__traceback__)
+        else:
+            self._check.__exit__(None, None, None)
 
 
 _default = MpCheck()

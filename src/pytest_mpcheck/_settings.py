@@ -26,6 +26,7 @@ __all__ = [
     "parse_leak_check",
     "parse_marker",
     "parse_processes",
+    "parse_report_path",
     "parse_rounds",
     "parse_seed",
     "parse_start_methods",
@@ -122,6 +123,13 @@ def parse_rounds(value: object) -> int:
     return _parse_int(value, "rounds", 1)
 
 
+def parse_report_path(value: object) -> str:
+    """Where to write the JSON report: a file path."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"report path must be a file path, not {value!r}")
+    return value
+
+
 LEAK_MODES = ("error", "warn", "off")
 
 
@@ -196,6 +204,13 @@ OPTIONS: tuple[Option, ...] = (
         "shared memory it left behind, then clean them up: error (a test error), warn (a "
         "line in the summary) or off; default: error",
         parse_leak_check,
+    ),
+    Option(
+        "report",
+        "--mp-report",
+        "PATH",
+        "write a JSON report of every check (schema in the docs) to PATH; default: none",
+        parse_report_path,
     ),
     Option(
         "seed",

@@ -7,12 +7,15 @@ and the checks are imported only when a test asks for them.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gc
+import json
 from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from ._report.summary import PROPERTY
 from ._settings import MARKER_KEYS, OPTIONS, Settings, default_settings, parse_marker, resolve
 
 if TYPE_CHECKING:
@@ -25,8 +28,12 @@ _MARKER_ERROR = pytest.StashKey[str]()
 _RECORD: pytest.StashKey[TestRecord] = pytest.StashKey()
 _SNAPSHOT: pytest.StashKey[Snapshot] = pytest.StashKey()
 _CALL_PASSED = pytest.StashKey[bool]()
+_REPORT_PATH: pytest.StashKey[str | None] = pytest.StashKey()
+_SEED_KEY = "mpcheck_seed"
 _SUMMARY: pytest.StashKey[_Coverage] = pytest.StashKey()
 _SECTION = "mpcheck"
+_LEAK_SECTION = "mpcheck leaks"
+_LEAK_WARNING = pytest.StashKey[str]()
 
 _MARKER_HELP = (
     "mpcheck({}): settings for this test's pytest-mpcheck checks; "
@@ -71,7 +78,13 @@ def pytest_configure(config: pytest.Config) -> None:
                 ini[option.field] = option.parse(raw)
             except (TypeError, ValueError) as exc:
                 raise pytest.UsageError(f"ini option {option.ini} = {raw!r}: {exc}") from None
-    config.stash[_SESSION_SETTINGS] = resolve(default_settings(), [cli, ini])
+    workerinput = getattr(config, "workerinput", {})
+    shared_seed = workerinput.get(_SEED_KEY)
+    config.stash[_SESSION_SETTINGS] = resolve(default_settings(shared_seed), [cli, ini])
+    report_path = cli.get("report") or ini.get("report")
+    config.stash[_REPORT_PATH] = str(report_path) if report_path else None
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(_XdistHooks(config), "mpcheck-xdist")
     config.stash[_SUMMARY] = _Coverage()
     config.pluginmanager.register(config.stash[_SUMMARY], "mpcheck-coverage")
 
@@ -131,12 +144,20 @@ def pytest_runtest_makereport(
     """Put what the checks covered on the report, so it travels (xdist) with it."""
     outcome = yield
     report = outcome.get_result()
+    record = item.stash.get(_RECORD, None)
+    if record is None:
+        return
+    if call.when == "teardown":
+        # On the teardown report (what --junitxml reads) and through xdist.
+        for check in record.checks:
+            report.user_properties.append((PROPERTY, json.dumps(check, sort_keys=True)))
+        if _LEAK_WARNING in item.stash:
+            report.sections.append((_LEAK_SECTION, item.stash[_LEAK_WARNING]))
     if call.when != "call":
         return
     item.stash[_CALL_PASSED] = report.passed
-    notes = item.stash[_RECORD].notes if _RECORD in item.stash else []
-    if notes:
-        report.sections.append((_SECTION, "\n".join(notes)))
+    if record.notes:
+        report.sections.append((_SECTION, "\n".join(record.notes)))
 
 
 @pytest.hookimpl(trylast=True)
@@ -162,25 +183,55 @@ def pytest_runtest_teardown(item: pytest.Item) -> None:
     message = leak_message(item.nodeid, leaks)
     if item.stash[_ITEM_SETTINGS].leak_check == "error":
         raise LeakError(message)
-    item.config.stash[_SUMMARY].warnings.append(message)
+    item.stash[_LEAK_WARNING] = message
 
 
 class _Coverage:
-    """Collects what passing checks covered and shows it at the end with ``-v``."""
+    """Collects check records and coverage notes from reports (here or from xdist
+    workers), shows them at the end and writes the JSON report."""
 
     def __init__(self) -> None:
         self.notes: list[tuple[str, str]] = []
         self.warnings: list[str] = []
+        self.records: list[tuple[str, dict[str, Any]]] = []
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when == "call":
-            self.notes += [
-                (report.nodeid, text) for name, text in report.sections if name == _SECTION
+            found = [text for name, text in report.sections if name == _SECTION]
+            self.notes += [(report.nodeid, text) for text in found]
+        if report.when == "teardown":
+            self.records += [
+                (report.nodeid, json.loads(str(value)))
+                for name, value in report.user_properties
+                if name == PROPERTY
             ]
+            self.warnings += [text for name, text in report.sections if name == _LEAK_SECTION]
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        config = session.config
+        path = config.stash[_REPORT_PATH]
+        if path is None or hasattr(config, "workerinput"):
+            return
+        from ._report.summary import report_document
+
+        settings = dataclasses.asdict(config.stash[_SESSION_SETTINGS])
+        with open(path, "w", encoding="utf-8") as stream:
+            stream.write(report_document(settings, self.records))
 
     def pytest_terminal_summary(
         self, terminalreporter: pytest.TerminalReporter, config: pytest.Config
     ) -> None:
+        from ._report.summary import summary_lines
+
+        verbosity = config.get_verbosity()
+        seed = config.stash[_SESSION_SETTINGS].seed
+        lines = summary_lines(self.records, seed, verbosity)
+        if lines and verbosity >= 0:
+            terminalreporter.section("mpcheck")
+            for line in lines:
+                terminalreporter.write_line(line)
+        elif lines and verbosity == -1:
+            terminalreporter.write_line(f"mpcheck: {lines[0]}")
         if self.warnings:
             terminalreporter.section("mpcheck leaks (--mp-leak-check=warn)")
             for text in self.warnings:
@@ -220,3 +271,13 @@ def mpcheck() -> MpCheck:
     from ._api import MpCheck
 
     return MpCheck()
+
+
+class _XdistHooks:
+    """Registered only when pytest-xdist is present: every worker gets the session seed."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self._config = config
+
+    def pytest_configure_node(self, node: Any) -> None:
+        node.workerinput[_SEED_KEY] = self._config.stash[_SESSION_SETTINGS].seed

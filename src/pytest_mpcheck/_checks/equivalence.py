@@ -75,8 +75,11 @@ def check_map_equal(
     chunksize: int | None,
     settings: Settings,
     engine: Engine,
-) -> None:
-    """Raise an ``MpCheckError`` if any parallel run differs from the sequential one."""
+) -> int:
+    """Raise an ``MpCheckError`` if any parallel run differs from the sequential one.
+
+    Returns the number of items compared.
+    """
     __tracebackhide__ = True
     _validate(func, iterable, via, chunksize)
     items = list(iterable)
@@ -114,7 +117,7 @@ def check_map_equal(
         found[method] = _compare(reference, parallel[method], run, items)
     first = next((finding for finding in found.values() if finding is not None), None)
     if first is None:
-        return
+        return len(items)
     second = _sequential(func, items, star)
     drift = _first_disagreement(reference, second, len(items))
     if drift is not None:

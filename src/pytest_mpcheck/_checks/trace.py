@@ -104,8 +104,9 @@ class _ProcessState:
     foreign: weakref.WeakSet[Any] = field(default_factory=weakref.WeakSet)
     ours: weakref.WeakSet[Any] = field(default_factory=weakref.WeakSet)
     hidden: bool = False
-    # The foreign locks to inspect on each access, recomputed when the sets change.
-    suspects: list[Any] | None = None
+    # The foreign locks to inspect on each access, recomputed when the sets change;
+    # weak, so that watching a lock never keeps it (and its semaphore) alive.
+    suspects: list[weakref.ref[Any]] | None = None
     held: dict[int, list[int]] = field(default_factory=dict)
     serials: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     rng: random.Random | None = None
@@ -173,10 +174,11 @@ def _foreign_lock_held(state: _ProcessState) -> bool:
     if state.hidden:
         return True
     if state.suspects is None:
-        state.suspects = [lock for lock in state.foreign if lock not in state.ours]
-    for lock in state.suspects:
+        state.suspects = [weakref.ref(lock) for lock in state.foreign if lock not in state.ours]
+    for ref in state.suspects:
+        lock = ref()
         try:
-            if lock._semlock._is_mine():
+            if lock is not None and lock._semlock._is_mine():
                 return True
         except (AttributeError, OSError, ValueError):
             continue
