@@ -267,7 +267,15 @@ def assert_map_equal(
     chunksize: int | None = None,
     start_methods: str | Iterable[str] | None = None,
 ) -> None:
-    """Module-level ``MpCheck.assert_map_equal`` with the active settings."""
+    """Assert that mapping ``func`` in parallel returns what ``list(map(func, items))`` does.
+
+    The module-level form of ``MpCheck.assert_map_equal``, with the active
+    settings (the running test's under pytest, the defaults elsewhere).
+    ``via`` is one of ``map``, ``imap``, ``imap_unordered`` (compared as a
+    multiset), ``starmap`` (items are argument tuples), ``map_async`` or
+    ``executor`` (``ProcessPoolExecutor.map``).  Raises an ``MpCheckError``
+    subclass naming the first difference; ``ValueError``/``TypeError`` on misuse.
+    """
     __tracebackhide__ = True
     _default.assert_map_equal(
         func,
@@ -279,9 +287,6 @@ def assert_map_equal(
     )
 
 
-assert_map_equal.__doc__ = MpCheck.assert_map_equal.__doc__
-
-
 def stress(
     target: Callable[..., Any],
     *args: Any,
@@ -290,7 +295,14 @@ def stress(
     expect: Callable[[], Any] | None = None,
     start_methods: str | Iterable[str] | None = None,
 ) -> StressReport:
-    """Module-level ``MpCheck.stress`` with the active settings."""
+    """Run ``target(*args)`` in real processes, round after round, and check shared state.
+
+    The module-level form of ``MpCheck.stress``, with the active settings.
+    Instrumented ``Value``/``Array`` objects in ``args`` are reset before each
+    round; ``expect()`` must hold after each.  Raises an ``MpCheckError``
+    subclass for a lost or unguarded update, a failed ``expect``, the target
+    raising, a hang or a dead process; returns what a passing run covered.
+    """
     __tracebackhide__ = True
     return _default.stress(
         target,
@@ -303,9 +315,9 @@ def stress(
 
 
 def instrument() -> Instrumented:
-    """Module-level ``MpCheck.instrument`` with the active settings."""
+    """Inside the block, ``multiprocessing.Value/Array/Lock/RLock`` are instrumented.
+
+    The module-level form of ``MpCheck.instrument``, with the active settings.
+    Leaving the block raises the first lost or unguarded update seen.
+    """
     return _default.instrument()
-
-
-stress.__doc__ = MpCheck.stress.__doc__
-instrument.__doc__ = MpCheck.instrument.__doc__

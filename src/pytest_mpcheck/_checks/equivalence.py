@@ -15,6 +15,7 @@ Order of work, and why:
 from __future__ import annotations
 
 import pickle
+import time
 import traceback
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -93,17 +94,19 @@ def check_map_equal(
     name = getattr(func, "__qualname__", None) or describe_object(func)
 
     parallel: dict[str, dict[int, Result]] = {}
+    deadline = time.monotonic() + settings.timeout
     for method in settings.start_methods:
         run = Run(method, via, processes, chunksize, name, settings.seed)
         failure: Finding | None = None
         try:
-            raw = engine.run(method, via, processes, call, jobs, chunksize, settings.timeout)
+            left = max(deadline - time.monotonic(), 0.001)
+            raw = engine.run(method, via, processes, call, jobs, chunksize, left)
         except PoolTimeout as exc:
             workers = tuple(
                 (pid, exc.jobs.get(pid), _item_at(items, exc.jobs.get(pid)), stack)
                 for pid, stack in sorted(exc.stacks.items())
             )
-            failure = RunTimeout(run, exc.timeout, exc.done, exc.total, workers, exc.parent)
+            failure = RunTimeout(run, settings.timeout, exc.done, exc.total, workers, exc.parent)
         except PoolBroken as exc:
             failure = RunBroken(run, exc.detail, exc.job, _item_at(items, exc.job))
         if failure is not None:

@@ -138,7 +138,7 @@ def check_stress(
         if method != "fork":
             problem = find_problem(target, "target")
             if problem is not None:
-                messages.raise_finding(Unpicklable("target", problem, None, None, None, ""))
+                messages.raise_finding(Unpicklable("target", problem, None, None, target, ""))
         finding = _stress_method(run, target, args, shared, expect, deadline, settings)
         if finding is not None:
             messages.raise_finding(finding)

@@ -12,7 +12,9 @@ object with state gets a fresh copy per chunk, exactly as it would.
 
 from __future__ import annotations
 
+import os
 import pickle
+import sys
 import traceback
 from typing import Any, NamedTuple
 
@@ -71,6 +73,12 @@ class ItemCall:
             return _unloadable(index, f"argument at index {index}", exc)
         try:
             result = self._func(*item) if self._star else self._func(item)
+        except SystemExit as exc:
+            # A Pool worker dies of this; make an executor worker die the same way, so
+            # both report a dead worker instead of raising SystemExit in the test process.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(exc.code if isinstance(exc.code, int) else 1)
         except Exception as exc:
             return _raised(index, exc)
         return _pack(index, VALUE, result, f"result for index {index}", ())

@@ -146,11 +146,27 @@ def dump_stacks(pids: Iterable[int], stack_dir: StackDir, wait: float = 1.0) -> 
             except OSError:
                 continue
             if text.strip():
-                stacks[pid] = text
+                stacks[pid] = _below_bootstrap(text)
                 asked.remove(pid)
         if asked:
             time.sleep(0.02)
     return stacks
+
+
+def _below_bootstrap(text: str) -> str:
+    """Drop the frames under a worker's ``_bootstrap``: in a fork child they are the
+    parent's stack at the time of the fork, not anything the worker does."""
+    kept: list[str] = []
+    skipping = False
+    for line in text.splitlines():
+        if not line.startswith(" "):
+            skipping = False
+        elif skipping:
+            continue
+        kept.append(line)
+        if "multiprocessing/process.py" in line and "_bootstrap" in line:
+            skipping = True
+    return "\n".join(kept) + "\n"
 
 
 def parent_stacks() -> str:

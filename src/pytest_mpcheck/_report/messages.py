@@ -33,6 +33,7 @@ from pytest_mpcheck._checks.findings import (
     Unpicklable,
 )
 from pytest_mpcheck._checks.leaks import Leak
+from pytest_mpcheck._checks.pickling import describe_object
 from pytest_mpcheck._checks.races import LostUpdate
 from pytest_mpcheck._errors import (
     CheckTimeoutError,
@@ -113,7 +114,8 @@ def _describe(result: Result | None) -> str:
     if isinstance(result, Returned):
         return short_repr(result.value)
     if isinstance(result, Raised):
-        return f"raised {type(result.exc).__qualname__}{short_repr(result.exc.args)}"
+        args = ", ".join(short_repr(arg) for arg in result.exc.args)
+        return f"raised {type(result.exc).__qualname__}({args})"
     return "(not reached: an earlier item raised)"
 
 
@@ -234,8 +236,10 @@ _ROOTS = {
 
 def _unpicklable(finding: Unpicklable) -> str:
     problem = finding.problem
+    # A function or target is named as itself; the culprit line says what inside it fails.
+    named = describe_object(finding.item) if finding.kind in ("function", "target") else ""
     title = _UNPICKLABLE_TITLES[finding.kind].format(
-        what=problem.what, index=finding.index, method=finding.item
+        what=named, index=finding.index, method=finding.item
     )
     where = (
         "before any worker started"
