@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     )
     from ._checks.shared import Array, Lock, RLock, Value
     from ._checks.stress import StressReport
-    from ._engine import VIAS
+    from ._engine.pools import VIAS
 
 __version__ = "0.1.0"
 
@@ -58,7 +58,7 @@ _LAZY = {
     "RLock": "._checks.shared",
     "Value": "._checks.shared",
     "StressReport": "._checks.stress",
-    "VIAS": "._engine",
+    "VIAS": "._engine.pools",
 }
 
 __all__ = [

@@ -21,7 +21,7 @@ from ._checks.equivalence import check_map_equal
 from ._checks.instrument import Instrumented
 from ._checks.shared import Array, Lock, RLock, Shared, Value
 from ._checks.stress import StressReport, check_stress
-from ._engine import engine
+from ._engine.pools import engine
 from ._errors import MpCheckError
 from ._report.summary import make_record
 from ._settings import (

@@ -45,7 +45,7 @@ from pytest_mpcheck._checks.task import (
     Outcome,
     problem_of,
 )
-from pytest_mpcheck._engine import VIAS, Engine, PoolBroken, PoolTimeout
+from pytest_mpcheck._engine.pools import VIAS, Engine, PoolBroken, PoolTimeout
 from pytest_mpcheck._report import messages
 from pytest_mpcheck._settings import Settings
 

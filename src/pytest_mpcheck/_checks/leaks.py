@@ -104,7 +104,7 @@ def find_leaks(before: Snapshot) -> list[Leak]:
     leaks = [
         Leak("process", str(pid), _describe_process(pid), pid)
         for pid in sorted(after.processes - before.processes)
-        if pid not in helpers and pid not in set().union(*(descendants(h) for h in helpers))
+        if pid not in helpers
     ]
     for name in sorted(after.resources - before.resources):
         kind = _registered.get(name, "semaphore")

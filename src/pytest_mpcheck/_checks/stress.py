@@ -32,11 +32,16 @@ from pytest_mpcheck._checks.findings import (
 from pytest_mpcheck._checks.pickling import PickleProblem, find_problem
 from pytest_mpcheck._checks.races import LostUpdate, UnguardedUpdate, analyze
 from pytest_mpcheck._checks.shared import Array, Lock, RLock, Shared, Value
-from pytest_mpcheck._engine import Crew, CrewBroken, CrewTimeout, describe_exit
+from pytest_mpcheck._engine.crew import Crew, CrewBroken, CrewTimeout
+from pytest_mpcheck._engine.supervise import describe_exit
 from pytest_mpcheck._report import messages
 from pytest_mpcheck._settings import Settings
 
 __all__ = ["StressReport", "check_stress", "describe_shared", "location_name"]
+
+# Once a round has failed, further rounds run for this long only: enough for an
+# outcome histogram, short enough that a failure is reported fast.
+_AFTER_FAILURE = 0.1
 
 
 @dataclass(frozen=True)
@@ -175,8 +180,13 @@ def _stress_method(
             f"{type(exc).__name__}: {exc}",
         )
         return Unpicklable("arguments", problem, None, None, run.method, "")
+    rounds_run = 0
+    failing_since: float | None = None
     with crew:
         for number in range(run.rounds):
+            if failing_since is not None and time.monotonic() - failing_since > _AFTER_FAILURE:
+                break
+            rounds_run = number + 1
             for _, obj in shared:
                 obj._reset()
             try:
@@ -208,10 +218,11 @@ def _stress_method(
                 message = _expect(expect)
                 if message is not None:
                     failed_expect.append((number, message))
+            if failing_since is None and (witnesses or failed_expect):
+                failing_since = time.monotonic()
     if broken is not None:
         return broken
     histogram = tuple(outcomes.most_common())
-    rounds_run = run.rounds
     for lost in (True, False):
         keys = sorted(key for key in witnesses if key[2] is lost)
         if keys:

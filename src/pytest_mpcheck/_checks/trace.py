@@ -31,7 +31,7 @@ import weakref
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from multiprocessing import managers, sharedctypes, synchronize
+from multiprocessing import sharedctypes, synchronize
 from typing import Any, NamedTuple
 
 __all__ = [
@@ -121,9 +121,12 @@ def _process() -> _ProcessState:
 
 
 def _fresh_state() -> None:
-    """A forked child starts with its own identity, locks held and noise."""
+    """A forked child starts with its own identity, locks held and noise; the locks
+    that are ours stay ours."""
     global _state
+    ours = _state.ours
     _state = _ProcessState()
+    _state.ours.update(ours)
 
 
 os.register_at_fork(after_in_child=_fresh_state)
@@ -145,10 +148,11 @@ def _watch_locks(state: _ProcessState) -> None:
     blamed as unguarded.
     """
     state.watching = True
+    proxy = _manager_lock_type()
     for obj in gc.get_objects():
         if isinstance(obj, synchronize.SemLock):
             state.foreign.add(obj)
-        elif isinstance(obj, _PROXY):
+        elif isinstance(obj, proxy):
             state.hidden = True
     for name in ("_make_methods",):
         original = getattr(synchronize.SemLock, name)
@@ -165,7 +169,17 @@ def _watch_locks(state: _ProcessState) -> None:
         setattr(synchronize.SemLock, name, watched)
 
 
-_PROXY = getattr(managers, "AcquirerProxy", ())
+def _manager_lock_type() -> Any:
+    """A manager's lock proxy type, if managers are in use at all (never imported here)."""
+    managers = sys.modules.get("multiprocessing.managers")
+    return getattr(managers, "AcquirerProxy", ()) if managers is not None else ()
+
+
+def _max_value(lock: Any) -> int:
+    try:
+        return int(lock._semlock.maxvalue)
+    except (AttributeError, OSError, ValueError):
+        return 0
 
 
 def _foreign_lock_held(state: _ProcessState) -> bool:
@@ -174,7 +188,13 @@ def _foreign_lock_held(state: _ProcessState) -> bool:
     if state.hidden:
         return True
     if state.suspects is None:
-        state.suspects = [weakref.ref(lock) for lock in state.foreign if lock not in state.ours]
+        # Only what can serve as a lock (at most one holder) can guard an update: a
+        # barrier's or condition's counting semaphores stay "taken" after a wait.
+        state.suspects = [
+            weakref.ref(lock)
+            for lock in state.foreign
+            if lock not in state.ours and _max_value(lock) == 1
+        ]
     for ref in state.suspects:
         lock = ref()
         try:
@@ -219,7 +239,8 @@ def lock_released(lock_id: int) -> None:
 def pause_after_read() -> None:
     """Seeded noise: sometimes give the CPU away between a read and what follows."""
     state = _process()
-    if state.rng is None or state.noise <= 0:
+    if state.rng is None or state.noise <= 0 or any(state.held.values()):
+        # Under a known lock a pause exposes nothing: it only makes the others wait.
         return
     if state.rng.random() < state.noise:
         if state.rng.random() < 0.5:

@@ -1,28 +1,6 @@
-"""Engine: starting and supervising worker processes.  Knows nothing of pytest."""
+"""Engine: starting and supervising worker processes.  Knows nothing of pytest.
 
-from __future__ import annotations
-
-from pytest_mpcheck._engine.crew import Crew, CrewBroken, CrewTimeout, MemberReport
-from pytest_mpcheck._engine.pools import (
-    VIAS,
-    Engine,
-    PoolBroken,
-    PoolTimeout,
-    describe_exit,
-    engine,
-    forking,
-)
-
-__all__ = [
-    "VIAS",
-    "Crew",
-    "CrewBroken",
-    "CrewTimeout",
-    "Engine",
-    "MemberReport",
-    "PoolBroken",
-    "PoolTimeout",
-    "describe_exit",
-    "engine",
-    "forking",
-]
+``pools`` runs the equivalence oracle's pools, ``crew`` the stress processes,
+``supervise`` watches them all.  Import the module you need: a stress
+process loads ``crew`` only, not the pool machinery.
+"""

@@ -26,41 +26,34 @@ import hashlib
 import multiprocessing
 import multiprocessing.pool
 import os
-import signal
 import sys
 import threading
 import time
-import warnings
-import weakref
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
 
 from pytest_mpcheck._engine.supervise import (
+    _OUR_THREADS,
     Board,
     StackDir,
     annotate,
     arm_worker,
     descendants,
+    describe_exit,
     dump_stacks,
+    forking,
     kill_tree,
     parent_stacks,
 )
 
-__all__ = ["VIAS", "Engine", "PoolBroken", "PoolTimeout", "describe_exit", "engine", "forking"]
+__all__ = ["VIAS", "Engine", "PoolBroken", "PoolTimeout", "engine"]
 
 #: Parallel APIs a run can go through.
 VIAS = ("map", "imap", "imap_unordered", "starmap", "map_async", "executor")
 
 _Workers = multiprocessing.pool.Pool | concurrent.futures.ProcessPoolExecutor
-
-# Threads our own pools run in this process.  Python 3.12+ warns on fork()
-# in a multi-threaded process; when every extra thread is ours (pool handler
-# threads, which hold no lock a forked child would need) that warning is
-# noise about our own machinery, not about the user's code.
-_OUR_THREADS: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
-_FORK_WARNING = r".*use of fork\(\) may lead to deadlocks in the child"
 
 
 class PoolTimeout(Exception):
@@ -104,20 +97,6 @@ class PoolBroken(Exception):
         self.detail = detail
         self.pid = pid
         self.job = job
-
-
-@contextlib.contextmanager
-def forking() -> Iterator[None]:
-    """Silence 3.12+'s fork-with-threads warning only when all threads are ours."""
-    others = [
-        t
-        for t in threading.enumerate()
-        if t is not threading.main_thread() and t not in _OUR_THREADS
-    ]
-    with warnings.catch_warnings():
-        if not others:
-            warnings.filterwarnings("ignore", _FORK_WARNING, DeprecationWarning)
-        yield
 
 
 def _inheritance_key() -> str:
@@ -177,10 +156,16 @@ class _Pool:
         self.watch()
         return [pid for pid, process in self.seen.items() if process.exitcode is None]
 
-    def shutdown(self) -> None:
-        """Stop the workers and whatever they started, now; never blocks on a stuck task."""
+    def shutdown(self, whole_tree: bool = False) -> None:
+        """Stop the workers now; never blocks on a stuck task.
+
+        With ``whole_tree`` (a run that failed or was interrupted), whatever the
+        workers started dies too; after a clean run, anything they left running
+        is the leak check's to report.
+        """
         self.watch()
-        kill_tree([grandchild for pid in self.live_pids() for grandchild in descendants(pid)])
+        if whole_tree:
+            kill_tree(descendants(*self.live_pids()))
         if isinstance(self.workers, concurrent.futures.ProcessPoolExecutor):
             for process in self.seen.values():
                 if process.exitcode is None:
@@ -239,7 +224,7 @@ class Engine:
             finally:
                 if fresh or not ok:
                     self._forget(pool)
-                    pool.shutdown()
+                    pool.shutdown(whole_tree=not ok)
         return results
 
     def close(self) -> None:
@@ -377,18 +362,6 @@ def _dispatch(
         )
         raise
     return results
-
-
-def describe_exit(exitcode: int | None) -> str:
-    """``exit code 7`` or ``killed by SIGKILL``."""
-    if exitcode is None:
-        return "still running"
-    if exitcode < 0:
-        try:
-            return f"killed by {signal.Signals(-exitcode).name}"
-        except ValueError:
-            return f"killed by signal {-exitcode}"
-    return f"exit code {exitcode}"
 
 
 _ENGINE = Engine()

@@ -19,7 +19,9 @@ import tempfile
 import threading
 import time
 import traceback
-from collections.abc import Iterable
+import warnings
+import weakref
+from collections.abc import Iterable, Iterator
 from multiprocessing import get_context, sharedctypes
 from typing import IO, Any
 
@@ -29,11 +31,47 @@ __all__ = [
     "annotate",
     "arm_worker",
     "descendants",
+    "describe_exit",
     "dump_stacks",
+    "forking",
     "kill_tree",
     "note_job",
     "parent_stacks",
 ]
+
+# Threads our own pools run in this process.  Python 3.12+ warns on fork()
+# in a multi-threaded process; when every extra thread is ours (pool handler
+# threads, which hold no lock a forked child would need) that warning is
+# noise about our own machinery, not about the user's code.
+_OUR_THREADS: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
+_FORK_WARNING = r".*use of fork\(\) may lead to deadlocks in the child"
+
+
+@contextlib.contextmanager
+def forking() -> Iterator[None]:
+    """Silence 3.12+'s fork-with-threads warning only when all threads are ours."""
+    others = [
+        t
+        for t in threading.enumerate()
+        if t is not threading.main_thread() and t not in _OUR_THREADS
+    ]
+    with warnings.catch_warnings():
+        if not others:
+            warnings.filterwarnings("ignore", _FORK_WARNING, DeprecationWarning)
+        yield
+
+
+def describe_exit(exitcode: int | None) -> str:
+    """``exit code 7`` or ``killed by SIGKILL``."""
+    if exitcode is None:
+        return "still running"
+    if exitcode < 0:
+        try:
+            return f"killed by {signal.Signals(-exitcode).name}"
+        except ValueError:
+            return f"killed by signal {-exitcode}"
+    return f"exit code {exitcode}"
+
 
 _DUMP_SIGNAL = getattr(signal, "SIGUSR1", None)
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -186,14 +224,13 @@ def parent_stacks() -> str:
     return "\n".join(parts)
 
 
-def descendants(root: int | None = None) -> list[int]:
-    """Every live process below ``root`` (this process), deepest last; Linux only."""
-    root = os.getpid() if root is None else root
+def _children_map() -> dict[int, list[int]]:
+    """parent pid -> live (non-zombie) child pids, from one pass over ``/proc``."""
     children: dict[int, list[int]] = {}
     try:
         entries = os.listdir("/proc")
     except OSError:
-        return []
+        return children
     for entry in entries:
         if not entry.isdigit():
             continue
@@ -205,8 +242,17 @@ def descendants(root: int | None = None) -> list[int]:
         fields = stat[stat.rfind(")") + 2 :].split()
         if fields and fields[0] != "Z":
             children.setdefault(int(fields[1]), []).append(int(entry))
+    return children
+
+
+def descendants(*roots: int) -> list[int]:
+    """Every live process below the roots (default: this process); Linux only.
+
+    One pass over ``/proc`` serves all roots: it is the costly part.
+    """
+    children = _children_map()
     found: list[int] = []
-    frontier = [root]
+    frontier = list(roots) or [os.getpid()]
     while frontier:
         below = children.get(frontier.pop(), [])
         found += below
@@ -216,10 +262,10 @@ def descendants(root: int | None = None) -> list[int]:
 
 def kill_tree(pids: Iterable[int]) -> None:
     """SIGKILL each process and everything below it."""
-    targets = []
-    for pid in pids:
-        targets += [pid, *descendants(pid)]
-    for pid in targets:
+    roots = list(pids)
+    if not roots:
+        return
+    for pid in [*roots, *descendants(*roots)]:
         with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGKILL)
 

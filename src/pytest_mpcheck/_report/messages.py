@@ -344,6 +344,15 @@ def _stress_context(run: StressRun) -> str:
     )
 
 
+def _outcomes(finding: RaceFinding | ExpectFailure) -> str:
+    skipped = (
+        f" (of {finding.run.rounds}: rounds stop shortly after one fails)"
+        if finding.rounds_run < finding.run.rounds
+        else ""
+    )
+    return f"  outcomes over {finding.rounds_run} rounds{skipped}: {histogram(finding.histogram)}"
+
+
 def _race(finding: RaceFinding) -> tuple[type[MpCheckError], str]:
     run = finding.run
     witness = finding.witness
@@ -353,8 +362,8 @@ def _race(finding: RaceFinding) -> tuple[type[MpCheckError], str]:
             f"writes to {finding.subject}{finding.location} were lost"
             if run.in_block
             else f"{LOST_UPDATE} under {run.method} (seed {run.seed}): {finding.racy_rounds} of "
-            f"{finding.rounds_run} rounds lost writes to {finding.subject}{finding.location}; "
-            f"worst round lost {finding.worst_lost}"
+            f"{finding.rounds_run} rounds run lost writes to {finding.subject}"
+            f"{finding.location}; worst round lost {finding.worst_lost}"
         )
         marks = {
             witness.read.step: "stale read",
@@ -385,9 +394,7 @@ def _race(finding: RaceFinding) -> tuple[type[MpCheckError], str]:
         _stress_context(run),
         *(f"  {line}" for line in witness_table(witness.window, marks, finding.location)),
         explain,
-        f"  final value: {finding.histogram[0][0]}"
-        if run.in_block
-        else f"  outcomes over {finding.rounds_run} rounds: {histogram(finding.histogram)}",
+        f"  final value: {finding.histogram[0][0]}" if run.in_block else _outcomes(finding),
         "  fix: hold one lock across the read and the write, e.g. "
         "`with counter.get_lock(): counter.value += 1`",
         f"  {_rerun(run)} (the seed fixes the noise schedule, not the OS scheduler)",
@@ -406,7 +413,7 @@ def _stress(finding: StressFinding) -> tuple[type[MpCheckError], str]:
                 f"{finding.failed_rounds} of {finding.rounds_run} rounds, first in round "
                 f"{finding.round_number}: {finding.message}",
                 _stress_context(run),
-                f"  outcomes over {finding.rounds_run} rounds: {histogram(finding.histogram)}",
+                _outcomes(finding),
                 f"  {_rerun(run)}",
             ]
         )
