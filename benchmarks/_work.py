@@ -1,0 +1,41 @@
+"""Work run by the benchmarks.
+
+It lives in its own importable module so that ``spawn`` and ``forkserver``
+workers, which start a fresh interpreter, can unpickle it by reference.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["count_locked", "count_unlocked", "square", "stress_prepare_quiet"]
+
+
+def square(x: int) -> int:
+    """The function of the classic ``Pool(4).map(square, range(10))`` example."""
+    return x * x
+
+
+def count_unlocked(counter: Any, times: int = 100) -> None:
+    """The classic guide's counter, broken: the read-modify-write is not locked."""
+    for _ in range(times):
+        counter.value += 1
+
+
+def count_locked(counter: Any, times: int = 100) -> None:
+    """The same counter, fixed: the value's own lock is held across the increment."""
+    for _ in range(times):
+        with counter.get_lock():
+            counter.value += 1
+
+
+def stress_prepare_quiet(seed: int, label: int, round_number: int) -> None:
+    """A stress member's per-round set-up with the access noise switched off.
+
+    Profiling only (``bench_stress.py --phases``): stands in for the engine's
+    own set-up to measure what the noise pauses cost.  Imported lazily, so
+    the work functions above stay free of pytest_mpcheck.
+    """
+    from pytest_mpcheck._checks import trace
+
+    trace.configure_process(label, seed, round_number, 0.0)
