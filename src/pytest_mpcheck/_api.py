@@ -176,7 +176,10 @@ class MpCheck:
         settings = self._resolved(start_methods)
         workers = settings.processes if processes is None else parse_processes(processes)
         with _checking("map_equal", settings, workers, via=via) as facts:
-            facts["items"] = check_map_equal(
+            if isinstance(iterable, Iterable):
+                iterable = list(iterable)
+                facts["items"] = len(iterable)
+            check_map_equal(
                 func,
                 iterable,
                 via=via,

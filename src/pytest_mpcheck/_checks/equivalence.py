@@ -76,11 +76,8 @@ def check_map_equal(
     chunksize: int | None,
     settings: Settings,
     engine: Engine,
-) -> int:
-    """Raise an ``MpCheckError`` if any parallel run differs from the sequential one.
-
-    Returns the number of items compared.
-    """
+) -> None:
+    """Raise an ``MpCheckError`` if any parallel run differs from the sequential one."""
     __tracebackhide__ = True
     _validate(func, iterable, via, chunksize)
     items = list(iterable)
@@ -120,7 +117,7 @@ def check_map_equal(
         found[method] = _compare(reference, parallel[method], run, items)
     first = next((finding for finding in found.values() if finding is not None), None)
     if first is None:
-        return len(items)
+        return
     second = _sequential(func, items, star)
     drift = _first_disagreement(reference, second, len(items))
     if drift is not None:

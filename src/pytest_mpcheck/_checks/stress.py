@@ -41,7 +41,7 @@ __all__ = ["StressReport", "check_stress", "describe_shared", "location_name"]
 
 # Once a round has failed, further rounds run for this long only: enough for an
 # outcome histogram, short enough that a failure is reported fast.
-_AFTER_FAILURE = 0.1
+_AFTER_FAILURE = 0.05
 
 
 @dataclass(frozen=True)

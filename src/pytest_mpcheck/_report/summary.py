@@ -12,6 +12,8 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from typing import Any
 
+from pytest_mpcheck._settings import START_METHOD_ORDER
+
 __all__ = ["PROPERTY", "SCHEMA_VERSION", "make_record", "report_document", "summary_lines"]
 
 #: Name of the ``user_properties`` entry that carries one check record.
@@ -64,7 +66,8 @@ def summary_lines(
         if record["finding"]:
             findings[record["finding"].split(":", 1)[0]] += 1
     lines = [f"{len(records)} checks; rerun with --mp-seed={seed}"]
-    for method in sorted(per_method):
+    order = {method: rank for rank, method in enumerate(START_METHOD_ORDER)}
+    for method in sorted(per_method, key=lambda m: (order.get(m, len(order)), m)):
         tally = per_method[method]
         lines.append(
             f"  {method}: {tally['checks']} checks ({tally['map_equal']} map, "
