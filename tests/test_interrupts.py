@@ -1,0 +1,126 @@
+"""Ctrl-C and pytest-timeout cut a check short: the workers' stacks are shown, nothing survives."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from _support import METHODS, SUBPROCESS_TIMEOUT, run_pytest
+
+SOURCE = """
+    import os
+    import time
+
+    import pytest
+
+    def hang(x):
+        time.sleep(120)
+        return x
+
+    def hang_target(counter):
+        time.sleep(120)
+
+    def test_map(mpcheck, tmp_path):
+        (tmp_path.parent.parent / "started").write_text(str(os.getpid()))
+        mpcheck.assert_map_equal(hang, range(4))
+
+    def test_stress(mpcheck, tmp_path):
+        (tmp_path.parent.parent / "started").write_text(str(os.getpid()))
+        mpcheck.stress(hang_target, mpcheck.Value("i", 0), processes=2)
+"""
+
+
+def _tree(root: int) -> list[int]:
+    """Live processes below ``root``."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stream:
+                    fields = stream.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if fields[0] != "Z":
+                children.setdefault(int(fields[1]), []).append(int(entry))
+    found, frontier = [], [root]
+    while frontier:
+        below = children.get(frontier.pop(), [])
+        found += below
+        frontier += below
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stream:
+            return stream.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="needs /proc to list processes")
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("check", ["map", "stress"])
+def test_ctrl_c_leaves_nothing_running(pytester: pytest.Pytester, method: str, check: str) -> None:
+    pytester.makepyfile(textwrap.dedent(SOURCE))
+    marker = pytester.path / "started"
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-k", check]
+    command += [f"--mp-start-methods={method}", "--mp-processes=2", f"--basetemp={pytester.path}/t"]
+    pytest_run = subprocess.Popen(
+        command, cwd=pytester.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        deadline = time.monotonic() + SUBPROCESS_TIMEOUT
+        while not marker.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert marker.exists(), "the test never started"
+        started = time.monotonic()
+        while len(_tree(pytest_run.pid)) < 2 and time.monotonic() - started < 30:
+            time.sleep(0.1)  # the workers are starting
+        time.sleep(1.0)
+        workers = _tree(pytest_run.pid)
+        assert workers, "no worker process was started"
+        pytest_run.send_signal(signal.SIGINT)
+        output, _ = pytest_run.communicate(timeout=SUBPROCESS_TIMEOUT)
+    finally:
+        if pytest_run.poll() is None:
+            pytest_run.kill()
+            pytest_run.communicate()
+    assert "KeyboardInterrupt" in output
+    assert "Their stacks:" in output, output
+    time.sleep(0.5)
+    assert [pid for pid in workers if _alive(pid)] == []
+
+
+def test_pytest_timeout_firing_first_still_shows_and_stops_the_workers(
+    pytester: pytest.Pytester,
+) -> None:
+    source = """
+        import time
+
+        import pytest
+
+        def hang(x):
+            time.sleep(120)
+            return x
+
+        @pytest.mark.timeout(3)
+        def test_map(mpcheck):
+            mpcheck.assert_map_equal(hang, range(4))
+    """
+    result = run_pytest(pytester, source, "--mp-start-methods=spawn", "--mp-processes=2")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*Failed: Timeout*",
+            "*pytest-mpcheck: map under spawn was interrupted; its workers were stopped.*",
+            "*--- worker pid * (job *) ---*",
+            "*in hang*",
+        ]
+    )
