@@ -17,6 +17,7 @@ import contextlib
 import multiprocessing
 import multiprocessing.forkserver
 import multiprocessing.resource_tracker
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,7 +66,7 @@ class Snapshot:
     @staticmethod
     def take() -> Snapshot:
         _watch_registry()
-        return Snapshot(frozenset(descendants()), frozenset(_registered))
+        return Snapshot(frozenset(descendants(os.getpid())), frozenset(_registered))
 
 
 def _helpers() -> set[int]:

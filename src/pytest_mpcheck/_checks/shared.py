@@ -34,6 +34,11 @@ from pytest_mpcheck._checks.trace import (
 
 __all__ = ["Array", "Lock", "RLock", "Shared", "Value"]
 
+_NO_LOCK = (
+    "{} created with lock=False has no get_lock()/acquire()/release(), like "
+    "multiprocessing's Raw objects; guard it with a separate Lock"
+)
+
 INTERNAL_FILES.add(__file__)
 
 
@@ -142,25 +147,37 @@ class Shared:
     def get_obj(self) -> Any:
         return self._raw
 
-    def get_lock(self) -> Lock:
+    def _guard(self) -> Lock:
         if self._lock is None:
-            raise AttributeError(
-                f"{type(self).__name__} created with lock=False has no get_lock(), "
-                "like multiprocessing's Raw objects; guard it with a separate Lock"
-            )
+            raise AttributeError(_NO_LOCK.format(type(self).__name__))
         return self._lock
 
-    def acquire(self, block: bool = True, timeout: float | None = None) -> bool:
-        return self.get_lock().acquire(block, timeout)
+    # Properties, so that like multiprocessing's Raw objects a lock=False object
+    # has no such attributes at all (hasattr() is False).
+    @property
+    def get_lock(self) -> Callable[[], Lock]:
+        lock = self._guard()
+        return lambda: lock
 
-    def release(self) -> None:
-        self.get_lock().release()
+    @property
+    def acquire(self) -> Callable[..., bool]:
+        return self._guard().acquire
+
+    @property
+    def release(self) -> Callable[[], None]:
+        return self._guard().release
+
+    def __getattr__(self, name: str) -> Any:
+        """Only reached when a property above (or ``value``) refused: say why."""
+        if name in ("get_lock", "acquire", "release") and self.__dict__.get("_lock") is None:
+            raise AttributeError(_NO_LOCK.format(type(self).__name__))
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def __enter__(self) -> bool:
-        return self.get_lock().__enter__()
+        return self._guard().__enter__()
 
     def __exit__(self, *exc_info: object) -> None:
-        self.get_lock().__exit__(*exc_info)
+        self._guard().__exit__(*exc_info)
 
 
 class Value(Shared):
@@ -176,7 +193,7 @@ class Value(Shared):
     @property
     def value(self) -> Any:
         if self._fields:
-            raise AttributeError(f"a Value of {type(self._raw).__name__} has fields, not .value")
+            raise AttributeError("value")  # __getattr__ explains
         return self._access(READ, 0, 1, lambda: self._raw.value)
 
     @value.setter
@@ -195,7 +212,12 @@ class Value(Shared):
             return self._access(
                 READ, fields.index(name), fields.index(name) + 1, lambda: getattr(self._raw, name)
             )
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        if name == "value" and fields:
+            raise AttributeError(
+                f"a Value of {type(self._raw).__name__} has fields ({', '.join(fields)}), "
+                "not .value"
+            )
+        return super().__getattr__(name)
 
     def __setattr__(self, name: str, new: Any) -> None:
         if name.startswith("_") or name == "value" or name not in self._fields:

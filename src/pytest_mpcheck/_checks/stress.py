@@ -105,6 +105,26 @@ def _known_locks(args: tuple[Any, ...]) -> tuple[Any, ...]:
     return tuple(wrap(arg) for arg in args)
 
 
+def _fork_lock_in(args: tuple[Any, ...], method: str) -> PickleProblem | None:
+    """A lock made by the fork context among the arguments, which a spawn/forkserver
+    child cannot use (Python 3.11+ refuses to send it; 3.10 sends it and the child
+    crashes)."""
+    for path, value in _walk(args, "args"):
+        for lock in (value, getattr(value, "_lock", None)):
+            inner = getattr(lock, "_lock", lock)
+            semlock = getattr(inner, "_semlock", None)
+            if semlock is not None and getattr(semlock, "name", "") is None:
+                return PickleProblem(
+                    path,
+                    "a lock made by the fork context",
+                    f"a lock created by the fork context cannot be shared with {method} processes",
+                    "create it with mpcheck.Lock()/RLock() (usable under every start method) "
+                    f"or multiprocessing.get_context({method!r}).Lock()",
+                    "SemLock created in a fork context",
+                )
+    return None
+
+
 def describe_shared(path: str, obj: Shared) -> str:
     raw = obj.get_obj()
     if isinstance(obj, Array):
@@ -141,9 +161,11 @@ def check_stress(
     for method in settings.start_methods:
         run = StressRun(method, processes, rounds, settings.seed, name)
         if method != "fork":
-            problem = find_problem(target, "target")
+            problem = find_problem(target, "target") or _fork_lock_in(args, method)
             if problem is not None:
-                messages.raise_finding(Unpicklable("target", problem, None, None, target, ""))
+                kind = "target" if problem.where.startswith("target") else "arguments"
+                item = target if kind == "target" else method
+                messages.raise_finding(Unpicklable(kind, problem, None, None, item, ""))
         finding = _stress_method(run, target, args, shared, expect, deadline, settings)
         if finding is not None:
             messages.raise_finding(finding)
@@ -168,7 +190,7 @@ def _stress_method(
     prepare = functools.partial(_prepare, run.seed)
     broken: StressFinding | None = None
     try:
-        crew = Crew(run.method, run.processes, target, args, prepare)
+        crew = Crew(run.method, run.processes, target, args, prepare, trace.register_own_lock)
     except Exception as exc:
         problem = PickleProblem(
             "args",
@@ -252,6 +274,11 @@ def _expect(expect: Callable[[], Any]) -> str | None:
         verdict = expect()
     except AssertionError as exc:
         return f"AssertionError: {exc}" if str(exc) else "AssertionError"
+    if verdict is None:
+        return (
+            "expect() returned None; it must return a true value when the expectation "
+            "holds (an expect that only asserts must end with `return True`)"
+        )
     if not verdict:
         return f"expect() returned {verdict!r}"
     return None

@@ -95,7 +95,9 @@ class _ProcessState:
     """Per-process facts: who we are, which known locks we hold, the noise generator.
 
     ``foreign`` holds the ``multiprocessing`` locks of this process that are not
-    ours; ``hidden`` says a lock we cannot inspect exists (a manager's proxy).
+    ours; ``hidden`` says a lock we cannot inspect exists (a manager's proxy);
+    ``synced`` says this process used a primitive of the user's (a lock, a
+    semaphore, a queue, an event) since its round began.
     """
 
     label: int = 0
@@ -104,6 +106,7 @@ class _ProcessState:
     foreign: weakref.WeakSet[Any] = field(default_factory=weakref.WeakSet)
     ours: weakref.WeakSet[Any] = field(default_factory=weakref.WeakSet)
     hidden: bool = False
+    synced: bool = False
     # The foreign locks to inspect on each access, recomputed when the sets change;
     # weak, so that watching a lock never keeps it (and its semaphore) alive.
     suspects: list[weakref.ref[Any]] | None = None
@@ -132,41 +135,70 @@ def _fresh_state() -> None:
 os.register_at_fork(after_in_child=_fresh_state)
 
 
-def register_own_lock(lock: Any) -> None:
-    """Mark a ``multiprocessing`` lock as part of our machinery, not the user's."""
+def register_own_lock(*locks: Any) -> None:
+    """Mark ``multiprocessing`` primitives as part of our machinery, not the user's."""
     state = _process()
-    state.ours.add(lock)
+    state.ours.update(locks)
     state.suspects = None
 
 
 def _watch_locks(state: _ProcessState) -> None:
-    """Find the user's ``multiprocessing`` locks in this process, now and from now on.
+    """Watch the user's ``multiprocessing`` primitives in this process, now and from now on.
 
-    A lock the trace cannot see (a global inherited by fork, one passed to a
-    process at start) may still guard a read-modify-write; an access made
-    while this process holds such a lock is flagged so that it is never
-    blamed as unguarded.
+    Something the trace cannot see (a lock inherited by fork or passed to a
+    process at start, a semaphore, a queue handing a token around) may order
+    the read-modify-writes; an access by a process that has used such a
+    primitive in its round, or holds one, is flagged so that it is never
+    blamed as unguarded (an actual lost update still is).
     """
     state.watching = True
     proxy = _manager_lock_type()
     for obj in gc.get_objects():
         if isinstance(obj, synchronize.SemLock):
             state.foreign.add(obj)
+            _watch_acquire(obj)
         elif isinstance(obj, proxy):
             state.hidden = True
-    for name in ("_make_methods",):
-        original = getattr(synchronize.SemLock, name)
-        if getattr(original, "_mpcheck_watch", False):
-            continue
+    semlock: Any = synchronize.SemLock
+    original = semlock._make_methods
+    if getattr(original, "_mpcheck_watch", False):
+        return
 
-        def watched(self: Any, *args: Any, _original: Any = original) -> Any:
-            state = _process()
-            state.foreign.add(self)
-            state.suspects = None
-            return _original(self, *args)
+    def make_methods(self: Any) -> None:
+        original(self)
+        state = _process()
+        state.foreign.add(self)
+        state.suspects = None
+        _watch_acquire(self)
 
-        watched._mpcheck_watch = True  # type: ignore[attr-defined]
-        setattr(synchronize.SemLock, name, watched)
+    def enter(self: Any) -> Any:
+        _used(self)
+        return self._semlock.__enter__()
+
+    make_methods._mpcheck_watch = True  # type: ignore[attr-defined]
+    semlock._make_methods = make_methods
+    semlock.__enter__ = enter
+
+
+def _used(lock: Any) -> None:
+    state = _process()
+    if lock not in state.ours:
+        state.synced = True
+
+
+def _watch_acquire(lock: Any) -> None:
+    """Rebind one primitive's ``acquire`` (an instance attribute) so that its use is seen."""
+    acquire = lock.__dict__.get("acquire")
+    if acquire is None or getattr(acquire, "_mpcheck_watch", False):
+        return
+
+    def watched(*args: Any, **kwargs: Any) -> Any:
+        _used(lock_ref())
+        return acquire(*args, **kwargs)
+
+    lock_ref = weakref.ref(lock)
+    watched._mpcheck_watch = True  # type: ignore[attr-defined]
+    lock.acquire = watched
 
 
 def _manager_lock_type() -> Any:
@@ -175,26 +207,13 @@ def _manager_lock_type() -> Any:
     return getattr(managers, "AcquirerProxy", ()) if managers is not None else ()
 
 
-def _max_value(lock: Any) -> int:
-    try:
-        return int(lock._semlock.maxvalue)
-    except (AttributeError, OSError, ValueError):
-        return 0
-
-
 def _foreign_lock_held(state: _ProcessState) -> bool:
     if not state.watching:
         _watch_locks(state)
-    if state.hidden:
+    if state.hidden or state.synced:
         return True
     if state.suspects is None:
-        # Only what can serve as a lock (at most one holder) can guard an update: a
-        # barrier's or condition's counting semaphores stay "taken" after a wait.
-        state.suspects = [
-            weakref.ref(lock)
-            for lock in state.foreign
-            if lock not in state.ours and _max_value(lock) == 1
-        ]
+        state.suspects = [weakref.ref(lock) for lock in state.foreign if lock not in state.ours]
     for ref in state.suspects:
         lock = ref()
         try:
@@ -217,6 +236,7 @@ def configure_process(label: int, seed: int, round_number: int, noise: float) ->
     state.rng = random.Random(f"{seed}:{round_number}:{label}")
     state.noise = noise
     state.held.clear()
+    state.synced = False
 
 
 def held_locks() -> tuple[tuple[int, int], ...]:

@@ -76,6 +76,7 @@ def _member(
     args: tuple[Any, ...],
     prepare: Callable[[int, int], None],
     stack_dir: str,
+    adopt: Callable[..., None],
 ) -> None:
     """A member's life: wait for a command, align on the barrier, run, report.
 
@@ -83,6 +84,7 @@ def _member(
     more than the rounds, and a member owns nothing that needs it.
     """
     arm_worker(None, stack_dir)
+    adopt(*_primitives(barrier))
     while True:
         try:
             command = conn.recv()
@@ -104,6 +106,13 @@ def _member(
             conn.send((None, ""))
 
 
+def _primitives(barrier: Any) -> list[Any]:
+    """The semaphores inside a ``multiprocessing`` barrier (its condition's)."""
+    condition = getattr(barrier, "_cond", None)
+    names = ("_lock", "_sleeping_count", "_woken_count", "_wait_semaphore")
+    return [getattr(condition, name) for name in names if hasattr(condition, name)]
+
+
 class Crew:
     """``processes`` members under ``method`` running ``target(*args)`` each round."""
 
@@ -114,7 +123,10 @@ class Crew:
         target: Callable[..., Any],
         args: tuple[Any, ...],
         prepare: Callable[[int, int], None],
+        adopt: Callable[..., None],
     ) -> None:
+        """``prepare(label, round)`` runs in a member before each round; ``adopt(*primitives)``
+        once at its start, with the crew's own synchronization primitives."""
         ctx: Any = multiprocessing.get_context(method)
         self._method = method
         self._conns: list[multiprocessing.connection.Connection] = []
@@ -129,7 +141,16 @@ class Crew:
                     parent_end, child_end = ctx.Pipe()
                     member = ctx.Process(
                         target=_member,
-                        args=(label, child_end, barrier, target, args, prepare, self._stacks.path),
+                        args=(
+                            label,
+                            child_end,
+                            barrier,
+                            target,
+                            args,
+                            prepare,
+                            self._stacks.path,
+                            adopt,
+                        ),
                         name=f"mpcheck-stress-{label}",
                         daemon=True,
                     )

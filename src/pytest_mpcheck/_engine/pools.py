@@ -26,6 +26,7 @@ import hashlib
 import multiprocessing
 import multiprocessing.pool
 import os
+import signal
 import sys
 import threading
 import time
@@ -144,13 +145,15 @@ class _Pool:
                 self.seen.setdefault(process.pid, process)
 
     def dead(self) -> tuple[int, int | None] | None:
-        """(pid, exit code) of a worker that exited, if any; workers only exit by dying."""
+        """(pid, exit code) of a worker that exited, if any; workers only exit by dying.
+
+        A broken executor terminates the survivors itself: a worker that died
+        otherwise is the one to name.
+        """
         self.watch()
-        for pid, process in self.seen.items():
-            exitcode = process.exitcode
-            if exitcode is not None:
-                return pid, exitcode
-        return None
+        exited = [(pid, p.exitcode) for pid, p in self.seen.items() if p.exitcode is not None]
+        exited.sort(key=lambda entry: entry[1] == -signal.SIGTERM)
+        return exited[0] if exited else None
 
     def live_pids(self) -> list[int]:
         self.watch()
@@ -165,6 +168,7 @@ class _Pool:
         """
         self.watch()
         if whole_tree:
+            # What the workers started; the workers themselves are stopped below.
             kill_tree(descendants(*self.live_pids()))
         if isinstance(self.workers, concurrent.futures.ProcessPoolExecutor):
             for process in self.seen.values():
@@ -318,7 +322,7 @@ def _dispatch(
                 for result in stream_exec:
                     results.append(result)
                     pool.watch()
-            except TimeoutError:
+            except (TimeoutError, concurrent.futures.TimeoutError):  # distinct on 3.10
                 deadline = time.monotonic()
                 check()
         elif via in ("map", "map_async", "starmap"):
@@ -345,7 +349,9 @@ def _dispatch(
     except BrokenProcessPool:
         pool.watch()
         died = pool.dead()
-        pid, exitcode = died if died is not None else (0, None)
+        if died is None:
+            raise PoolBroken(method, via, "a worker died; its exit status was not seen") from None
+        pid, exitcode = died
         job = pool.board.jobs().get(pid)
         detail = f"worker pid {pid} died ({describe_exit(exitcode)})"
         raise PoolBroken(method, via, detail, pid, job) from None

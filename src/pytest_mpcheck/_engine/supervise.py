@@ -246,13 +246,15 @@ def _children_map() -> dict[int, list[int]]:
 
 
 def descendants(*roots: int) -> list[int]:
-    """Every live process below the roots (default: this process); Linux only.
+    """Every live process below the given roots (none: nothing); Linux only.
 
     One pass over ``/proc`` serves all roots: it is the costly part.
     """
+    if not roots:
+        return []
     children = _children_map()
     found: list[int] = []
-    frontier = list(roots) or [os.getpid()]
+    frontier = list(roots)
     while frontier:
         below = children.get(frontier.pop(), [])
         found += below

@@ -147,6 +147,9 @@ def _verdict_lines(run: Run, verdicts: Mapping[str, Finding | None]) -> list[str
         lines.append(f"  also differs under: {', '.join(differ)}")
     if same:
         lines.append(f"  matches under: {', '.join(same)}")
+    # A pattern across start methods hints at a cause; one method alone shows none.
+    if len(verdicts) < 2:
+        return lines
     if "fork" in same and not {run.method, *differ} & {"fork"}:
         lines.append(f"  {_STATE_HINT}")
     elif not same:
