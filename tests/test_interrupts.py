@@ -20,18 +20,18 @@ SOURCE = """
     import pytest
 
     def hang(x):
+        with open(os.path.join(os.environ["RUNNING_DIR"], str(os.getpid())), "w"):
+            pass
         time.sleep(120)
         return x
 
     def hang_target(counter):
-        time.sleep(120)
+        hang(0)
 
-    def test_map(mpcheck, tmp_path):
-        (tmp_path.parent.parent / "started").write_text(str(os.getpid()))
+    def test_map(mpcheck):
         mpcheck.assert_map_equal(hang, range(4))
 
-    def test_stress(mpcheck, tmp_path):
-        (tmp_path.parent.parent / "started").write_text(str(os.getpid()))
+    def test_stress(mpcheck):
         mpcheck.stress(hang_target, mpcheck.Value("i", 0), processes=2)
 """
 
@@ -69,23 +69,25 @@ def _alive(pid: int) -> bool:
 @pytest.mark.parametrize("check", ["map", "stress"])
 def test_ctrl_c_leaves_nothing_running(pytester: pytest.Pytester, method: str, check: str) -> None:
     pytester.makepyfile(textwrap.dedent(SOURCE))
-    marker = pytester.path / "started"
+    running = pytester.path / "running"
+    running.mkdir()
     command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-k", check]
-    command += [f"--mp-start-methods={method}", "--mp-processes=2", f"--basetemp={pytester.path}/t"]
+    command += [f"--mp-start-methods={method}", "--mp-processes=2"]
     pytest_run = subprocess.Popen(
-        command, cwd=pytester.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        command,
+        cwd=pytester.path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "RUNNING_DIR": str(running)},
     )
     try:
         deadline = time.monotonic() + SUBPROCESS_TIMEOUT
-        while not marker.exists() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert marker.exists(), "the test never started"
-        started = time.monotonic()
-        while len(_tree(pytest_run.pid)) < 2 and time.monotonic() - started < 30:
-            time.sleep(0.1)  # the workers are starting
-        time.sleep(1.0)
+        while not any(running.iterdir()) and time.monotonic() < deadline:
+            time.sleep(0.1)  # until a worker runs the hanging function
+        assert any(running.iterdir()), "no worker ever ran the function"
+        time.sleep(0.5)
         workers = _tree(pytest_run.pid)
-        assert workers, "no worker process was started"
         pytest_run.send_signal(signal.SIGINT)
         output, _ = pytest_run.communicate(timeout=SUBPROCESS_TIMEOUT)
     finally:

@@ -1,0 +1,36 @@
+"""Picklable callables for the in-process engine tests.
+
+Workers started with ``spawn`` or ``forkserver`` import this module by name
+(``tests/`` is on ``sys.path``: pytest's default import mode puts the
+directory of a rootdir-less test module there, and workers inherit the
+parent's ``sys.path``).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+#: Module state that tests change at run time; only fork workers see the change.
+VALUE = 0
+
+
+def square(x: int) -> int:
+    return x * x
+
+
+def read_value(_: object) -> int:
+    return VALUE
+
+
+def pid(_: object) -> int:
+    return os.getpid()
+
+
+def sleep_for(seconds: float) -> float:
+    time.sleep(seconds)
+    return seconds
+
+
+def exit_now(_: object) -> None:
+    os._exit(3)
