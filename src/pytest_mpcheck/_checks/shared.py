@@ -279,9 +279,14 @@ class Array(Shared):
     def _is_string(self) -> bool:
         return getattr(self._raw, "_type_", None) is ctypes.c_char
 
+    def __getattr__(self, name: str) -> Any:
+        if name in ("value", "raw") and not self._is_string():
+            raise AttributeError(f"only char arrays have .{name}")
+        return super().__getattr__(name)
+
     def _whole(self, attribute: str) -> Any:
         if not self._is_string():
-            raise AttributeError(f"only char arrays have .{attribute}")
+            raise AttributeError(attribute)  # __getattr__ explains
         return self._access(READ, 0, len(self._raw), lambda: getattr(self._raw, attribute))
 
     def _set_whole(self, attribute: str, new: Any) -> None:
