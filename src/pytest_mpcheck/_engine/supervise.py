@@ -274,7 +274,7 @@ def kill_tree(pids: Iterable[int]) -> None:
 
 def annotate(exc: BaseException, title: str, stacks: dict[str, str]) -> None:
     """Attach the workers' stacks to an exception that cut a run short (Ctrl-C, a timeout
-    of pytest-timeout), so they are shown with it; on Python 3.10, print them."""
+    of pytest-timeout), as an exception note, so they are shown with it."""
     if not stacks:
         return
     text = "\n".join(
@@ -283,5 +283,5 @@ def annotate(exc: BaseException, title: str, stacks: dict[str, str]) -> None:
     add_note = getattr(exc, "add_note", None)
     if add_note is not None:
         add_note(text)
-    else:
-        sys.stderr.write(text + "\n")
+    else:  # Python 3.10: pytest shows __notes__ all the same
+        exc.__notes__ = [*getattr(exc, "__notes__", []), text]  # type: ignore[attr-defined]
