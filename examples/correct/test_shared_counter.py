@@ -7,10 +7,17 @@ import multiprocessing
 import pytest
 import pytest_mpcheck
 
-from shared_counter import run
+from shared_counter import increment, run
+
+
+def test_no_update_is_lost_under_stress(mpcheck):
+    # The processes' function, 4 processes x 100 increments, released together
+    # round after round under every start method: a missing lock fails every run.
+    counter = mpcheck.Value("i", 0)
+    mpcheck.stress(increment, counter, 100, processes=4, expect=lambda: counter.value == 400)
 
 
 @pytest.mark.parametrize("method", pytest_mpcheck.available_start_methods())
-def test_no_update_is_lost(method):
-    # Run the real program under each start method: 4 processes x 100 increments.
+def test_program_runs_under_every_start_method(method):
+    # The real program, once under each start method.
     assert run(processes=4, times=100, context=multiprocessing.get_context(method)) == 400
