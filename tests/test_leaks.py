@@ -59,7 +59,7 @@ def test_leaks_are_test_errors_naming_each_leak(pytester: pytest.Pytester) -> No
         [
             f"E   *LeakError: 1 process(es) or shared object(s) {LEAKED}*test_leaves_a_process:",
             "*process pid * SpawnProcess-* start method spawn",
-            "*All were killed or released*",
+            "*Processes were killed and shared memory unlinked*",
         ]
     )
     section(result, "test_leaves_shared_memory").fnmatch_lines(

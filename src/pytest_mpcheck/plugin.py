@@ -244,10 +244,13 @@ class _Coverage:
                 terminalreporter.write_line(f"{nodeid}: {line}")
 
 
-def pytest_runtest_setup(item: pytest.Item) -> None:
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
     error = item.stash.get(_MARKER_ERROR, None)
     if error is not None:
         pytest.fail(f"invalid marker: {error}", pytrace=False)
+    yield
+    # After the fixtures: what a session or module fixture starts is not the test's leak.
     if _uses_plugin(item):
         _snapshot(item)
 

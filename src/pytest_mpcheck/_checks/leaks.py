@@ -7,8 +7,8 @@ tracker and has not unregistered (a named semaphore is unregistered when its
 lock is collected, shared memory when it is unlinked); the registry watches
 this process only, since ``/dev/shm`` is shared by every process on the
 machine.  The forkserver and the resource tracker are ``multiprocessing``'s
-own helpers, never leaks.  ``release`` kills and unlinks what was found so
-the next test starts clean.
+own helpers, never leaks.  ``release`` kills the processes and unlinks the
+shared memory so the next test starts clean; a semaphore goes with its lock.
 """
 
 from __future__ import annotations
@@ -120,7 +120,9 @@ def release(leaks: list[Leak]) -> None:
     for child in multiprocessing.active_children():  # reaps what was just killed
         child.join(0.1)
     for leak in leaks:
-        if leak.kind == "process" or leak.name not in _registered:
+        # A semaphore lives as long as its lock object, whose own finalizer unlinks
+        # it; unlinking it here would break that lock. Shared memory has no owner.
+        if leak.kind != "shared_memory" or leak.name not in _registered:
             continue
         tracker: Any = multiprocessing.resource_tracker
         cleanup = tracker._CLEANUP_FUNCS.get(leak.kind)

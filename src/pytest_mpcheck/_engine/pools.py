@@ -41,7 +41,6 @@ from pytest_mpcheck._engine.supervise import (
     StackDir,
     annotate,
     arm_worker,
-    descendants,
     describe_exit,
     dump_stacks,
     forking,
@@ -112,6 +111,26 @@ def _inheritance_key() -> str:
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 
+class _RecordingContext:
+    """A start-method context that remembers every process it makes.
+
+    An executor drops a dead worker from its books as it breaks, sometimes
+    before anyone could look; this record keeps it, with its exit code.
+    """
+
+    def __init__(self, ctx: Any) -> None:
+        self._ctx = ctx
+        self.made: list[Any] = []
+
+    def Process(self, *args: Any, **kwargs: Any) -> Any:
+        process = self._ctx.Process(*args, **kwargs)
+        self.made.append(process)
+        return process
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ctx, name)
+
+
 class _Pool:
     """A ``Pool`` or ``ProcessPoolExecutor`` with its board, stack files and watch list."""
 
@@ -123,10 +142,12 @@ class _Pool:
         self.seen: dict[int, Any] = {}
         before = set(threading.enumerate())
         init = (self.board, self.stack_dir.path)
+        self._recording = _RecordingContext(ctx)
+        recording: Any = self._recording  # a stand-in for the BaseContext it wraps
         with forking() if method == "fork" else contextlib.nullcontext():
             self.workers: _Workers = (
                 concurrent.futures.ProcessPoolExecutor(
-                    processes, mp_context=ctx, initializer=arm_worker, initargs=init
+                    processes, mp_context=recording, initializer=arm_worker, initargs=init
                 )
                 if executor
                 else ctx.Pool(processes, initializer=arm_worker, initargs=init)
@@ -135,7 +156,7 @@ class _Pool:
 
     def _processes(self) -> list[Any]:
         if isinstance(self.workers, concurrent.futures.ProcessPoolExecutor):
-            return list((getattr(self.workers, "_processes", None) or {}).values())
+            return list(self._recording.made)
         return list(getattr(self.workers, "_pool", []))
 
     def watch(self) -> None:
@@ -168,8 +189,17 @@ class _Pool:
         """
         self.watch()
         if whole_tree:
-            # What the workers started; the workers themselves are stopped below.
-            kill_tree(descendants(*self.live_pids()))
+            # The workers and what they started.  A worker killed (or interrupted by
+            # Ctrl-C) while holding the task queue's lock would make Pool.terminate()
+            # wait for that lock forever: nobody uses the queue any more, so it gets a
+            # fresh lock.
+            live = self.live_pids()
+            kill_tree(live)
+            for process in self.seen.values():
+                process.join(_JOIN_SECONDS)
+            inqueue = getattr(self.workers, "_inqueue", None)
+            if inqueue is not None and hasattr(inqueue, "_rlock"):
+                inqueue._rlock = multiprocessing.get_context(self.method).Lock()
         if isinstance(self.workers, concurrent.futures.ProcessPoolExecutor):
             for process in self.seen.values():
                 if process.exitcode is None:
@@ -269,6 +299,7 @@ class _ChunkCall:
 
 
 _POLL = 0.05
+_JOIN_SECONDS = 5.0
 # How long an interrupted run (Ctrl-C, pytest-timeout) waits for the workers' stacks.
 _INTERRUPTED_WAIT = 0.5
 

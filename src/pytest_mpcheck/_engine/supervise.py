@@ -23,7 +23,7 @@ import warnings
 import weakref
 from collections.abc import Iterable, Iterator
 from multiprocessing import get_context, sharedctypes
-from typing import IO, Any
+from typing import Any
 
 __all__ = [
     "Board",
@@ -151,11 +151,12 @@ def arm_worker(board: Board | None, stack_dir: str | None) -> None:
         _worker["board"] = board
         _worker["slot"] = board.claim()
     if stack_dir is not None and _DUMP_SIGNAL is not None:
-        stream: IO[str] = open(  # noqa: SIM115 - must stay open for faulthandler
-            os.path.join(stack_dir, f"{os.getpid()}.txt"), "w"
-        )
-        _worker["stream"] = stream
-        faulthandler.register(_DUMP_SIGNAL, file=stream, all_threads=True, chain=False)
+        # A bare descriptor, not a file object: it stays open for the worker's whole
+        # life, and an unclosed file object would warn at the worker's exit.
+        path = os.path.join(stack_dir, f"{os.getpid()}.txt")
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        _worker["descriptor"] = descriptor
+        faulthandler.register(_DUMP_SIGNAL, file=descriptor, all_threads=True, chain=False)
 
 
 def note_job(job: int) -> None:

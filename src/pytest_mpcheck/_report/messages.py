@@ -464,7 +464,8 @@ def leak_message(test: str, leaks: Sequence[Leak]) -> str:
         name = f"pid {leak.name}" if leak.kind == "process" else leak.name
         lines.append(f"  {leak.kind} {name}: {leak.detail}")
     lines.append(
-        "  All were killed or released so the next test starts clean. Join every process "
+        "  Processes were killed and shared memory unlinked so the next test starts clean; "
+        "a semaphore goes when its lock is collected. Join every process "
         "you start (use `with Pool(...)`), and unlink shared memory you create; "
         "--mp-leak-check=warn or off relaxes this check."
     )

@@ -63,7 +63,7 @@ def summary_lines(
             tally["items"] += record["items"] or 0
             tally["rounds"] += record["rounds"] or 0
             tally["processes"] += record["processes"] if record["rounds"] else 0
-        if record["finding"]:
+        if record["finding"] and record["outcome"] == "failed":
             findings[record["finding"].split(":", 1)[0]] += 1
     lines = [f"{len(records)} checks; rerun with --mp-seed={seed}"]
     order = {method: rank for rank, method in enumerate(START_METHOD_ORDER)}
