@@ -23,6 +23,7 @@ import atexit
 import concurrent.futures
 import contextlib
 import hashlib
+import io
 import multiprocessing
 import multiprocessing.pool
 import os
@@ -30,7 +31,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
@@ -41,6 +42,7 @@ from pytest_mpcheck._engine.supervise import (
     StackDir,
     annotate,
     arm_worker,
+    descendants,
     describe_exit,
     dump_stacks,
     forking,
@@ -189,14 +191,12 @@ class _Pool:
         """
         self.watch()
         if whole_tree:
-            # The workers and what they started.  A worker killed (or interrupted by
-            # Ctrl-C) while holding the task queue's lock would make Pool.terminate()
-            # wait for that lock forever: nobody uses the queue any more, so it gets a
-            # fresh lock.
-            live = self.live_pids()
-            kill_tree(live)
-            for process in self.seen.values():
-                process.join(_JOIN_SECONDS)
+            # What the workers started; the workers themselves are stopped below.
+            kill_tree(descendants(*self.live_pids()))
+            # A worker interrupted (Ctrl-C) while holding the task queue's lock would
+            # make Pool.terminate() wait for that lock forever; terminate() only
+            # drains the queue, and every worker is about to be stopped, so the
+            # queue gets a fresh lock.
             inqueue = getattr(self.workers, "_inqueue", None)
             if inqueue is not None and hasattr(inqueue, "_rlock"):
                 inqueue._rlock = multiprocessing.get_context(self.method).Lock()
@@ -208,9 +208,31 @@ class _Pool:
             for process in self.seen.values():
                 process.join()
         else:
-            self.workers.terminate()
-            self.workers.join()
+            with _quiet_send_buffers() if whole_tree else contextlib.nullcontext():
+                self.workers.terminate()
+                self.workers.join()
         self.stack_dir.close()
+
+
+@contextlib.contextmanager
+def _quiet_send_buffers() -> Iterator[None]:
+    """Hide one known noise of stopping a pool mid-run: the task thread's half-sent
+    buffer is collected while still exported (BufferError in BytesIO.__del__).
+    Anything else still reaches the usual hook."""
+    previous = sys.unraisablehook
+
+    def hook(unraisable: Any) -> None:
+        if not (
+            isinstance(unraisable.exc_value, BufferError)
+            and isinstance(unraisable.object, io.BytesIO)
+        ):
+            previous(unraisable)
+
+    sys.unraisablehook = hook
+    try:
+        yield
+    finally:
+        sys.unraisablehook = previous
 
 
 @dataclass
@@ -299,7 +321,6 @@ class _ChunkCall:
 
 
 _POLL = 0.05
-_JOIN_SECONDS = 5.0
 # How long an interrupted run (Ctrl-C, pytest-timeout) waits for the workers' stacks.
 _INTERRUPTED_WAIT = 0.5
 
