@@ -15,11 +15,10 @@ from __future__ import annotations
 import os
 import pickle
 import sys
-import traceback
 from typing import Any, NamedTuple
 
 from pytest_mpcheck._checks.pickling import PickleProblem, pickle_or_explain
-from pytest_mpcheck._engine.supervise import note_job
+from pytest_mpcheck._engine.supervise import note_job, user_traceback
 
 __all__ = ["RAISED", "UNLOADABLE", "UNPICKLABLE", "VALUE", "ItemCall", "Outcome", "problem_of"]
 
@@ -89,9 +88,7 @@ def _unloadable(index: int, where: str, exc: BaseException) -> Outcome:
 
 
 def _raised(index: int, exc: BaseException) -> Outcome:
-    # Drop this module's own frame: the user's traceback starts in their function.
-    frames = exc.__traceback__.tb_next if exc.__traceback__ is not None else None
-    trace = "".join(traceback.format_exception(type(exc), exc, frames))
+    trace = user_traceback(exc)
     return _pack(index, RAISED, exc, f"exception raised for index {index}", (trace,))
 
 

@@ -18,7 +18,6 @@ import multiprocessing.connection
 import os
 import sys
 import time
-import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +31,7 @@ from pytest_mpcheck._engine.supervise import (
     dump_stacks,
     forking,
     kill_tree,
+    user_traceback,
 )
 
 __all__ = ["Crew", "CrewBroken", "CrewTimeout", "MemberReport"]
@@ -99,9 +99,7 @@ def _member(
             barrier.wait(_BARRIER_SECONDS)
             target(*args)
         except Exception as exc:
-            frames = exc.__traceback__.tb_next if exc.__traceback__ is not None else None
-            trace = "".join(traceback.format_exception(type(exc), exc, frames))
-            conn.send((f"{type(exc).__name__}: {exc}", trace))
+            conn.send((f"{type(exc).__name__}: {exc}", user_traceback(exc)))
         else:
             conn.send((None, ""))
 

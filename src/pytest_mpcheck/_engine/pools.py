@@ -325,6 +325,12 @@ _POLL = 0.05
 _INTERRUPTED_WAIT = 0.5
 
 
+def _broken(pool: _Pool, via: str, pid: int, exitcode: int | None) -> PoolBroken:
+    """The finding-to-be for a dead worker: how it died and the job it was running."""
+    detail = f"worker pid {pid} died ({describe_exit(exitcode)})"
+    return PoolBroken(pool.method, via, detail, pid, pool.board.jobs().get(pid))
+
+
 def _dispatch(
     pool: _Pool,
     via: str,
@@ -338,28 +344,22 @@ def _dispatch(
     deadline = time.monotonic() + timeout
     results: list[Any] = []
 
+    def timed_out() -> PoolTimeout:
+        """The timeout, with every live worker's stacks and the jobs they were running."""
+        stacks = dump_stacks(pool.live_pids(), pool.stack_dir)
+        done = len(results)
+        return PoolTimeout(
+            method, via, timeout, done, len(jobs), stacks, pool.board.jobs(), parent_stacks()
+        )
+
     def check() -> float:
         """Raise if a worker died or time is up; else how long to wait next."""
-        nonlocal deadline
         died = pool.dead()
         if died is not None:
-            pid, exitcode = died
-            job = pool.board.jobs().get(pid)
-            detail = f"worker pid {pid} died ({describe_exit(exitcode)})"
-            raise PoolBroken(method, via, detail, pid, job)
+            raise _broken(pool, via, *died)
         left = deadline - time.monotonic()
         if left <= 0:
-            pids = pool.live_pids()
-            raise PoolTimeout(
-                method,
-                via,
-                timeout,
-                len(results),
-                len(jobs),
-                dump_stacks(pids, pool.stack_dir),
-                pool.board.jobs(),
-                parent_stacks(),
-            )
+            raise timed_out()
         return min(_POLL, left)
 
     workers = pool.workers
@@ -375,8 +375,7 @@ def _dispatch(
                     results.append(result)
                     pool.watch()
             except (TimeoutError, concurrent.futures.TimeoutError):  # distinct on 3.10
-                deadline = time.monotonic()
-                check()
+                raise timed_out() from None
         elif via in ("map", "map_async", "starmap"):
             if via == "starmap":
                 pending = workers.starmap_async(call, [(job,) for job in jobs], chunksize)
@@ -403,10 +402,7 @@ def _dispatch(
         died = pool.dead()
         if died is None:
             raise PoolBroken(method, via, "a worker died; its exit status was not seen") from None
-        pid, exitcode = died
-        job = pool.board.jobs().get(pid)
-        detail = f"worker pid {pid} died ({describe_exit(exitcode)})"
-        raise PoolBroken(method, via, detail, pid, job) from None
+        raise _broken(pool, via, *died) from None
     except (PoolTimeout, PoolBroken):
         raise
     except BaseException as exc:

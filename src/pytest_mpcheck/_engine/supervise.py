@@ -37,6 +37,7 @@ __all__ = [
     "kill_tree",
     "note_job",
     "parent_stacks",
+    "user_traceback",
 ]
 
 # Threads our own pools run in this process.  Python 3.12+ warns on fork()
@@ -206,6 +207,13 @@ def _below_bootstrap(text: str) -> str:
         if "multiprocessing/process.py" in line and "_bootstrap" in line:
             skipping = True
     return "\n".join(kept) + "\n"
+
+
+def user_traceback(exc: BaseException) -> str:
+    """``exc``'s traceback without its first frame, the caller's own: it starts in the
+    user's function."""
+    frames = exc.__traceback__.tb_next if exc.__traceback__ is not None else None
+    return "".join(traceback.format_exception(type(exc), exc, frames))
 
 
 def parent_stacks() -> str:
