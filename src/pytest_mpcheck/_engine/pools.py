@@ -22,6 +22,7 @@ from __future__ import annotations
 import atexit
 import concurrent.futures
 import contextlib
+import gc
 import hashlib
 import io
 import multiprocessing
@@ -211,6 +212,8 @@ class _Pool:
             with _quiet_send_buffers() if whole_tree else contextlib.nullcontext():
                 self.workers.terminate()
                 self.workers.join()
+                if whole_tree:
+                    gc.collect()  # the half-sent buffer goes now, under the quiet hook
         self.stack_dir.close()
 
 
