@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import concurrent.futures
+import enum
 import math
 from collections import OrderedDict
+from collections.abc import Iterator
 from fractions import Fraction
 
 import pytest
 
-from pytest_mpcheck._checks.compare import multiset_difference, values_equal
+from pytest_mpcheck._checks.compare import identity_only, multiset_difference, values_equal
 
 NAN = math.nan
 
@@ -118,3 +121,44 @@ def test_multiset_difference(
     expected: list[object], actual: list[object], missing: list[int], extra: list[int]
 ) -> None:
     assert multiset_difference(expected, actual) == (missing, extra)
+
+
+class _Plain:
+    """A class without ``__eq__``: its objects compare by identity."""
+
+
+class _Valued:
+    def __init__(self, value: int) -> None:
+        self.value = value
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Valued) and other.value == self.value
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def _generator() -> Iterator[int]:
+    yield 1
+
+
+@pytest.mark.parametrize(
+    ("value", "what"),
+    [
+        (reversed([1, 2]), "an iterator (list_reverseiterator)"),
+        (map(abs, [1]), "an iterator (map)"),
+        (_generator(), "a generator (_generator)"),
+        (concurrent.futures.Future(), "a future (Future)"),
+        (_Plain(), "an object of class _Plain, which defines no __eq__"),
+        ([1, {"k": (2, _Plain())}], "an object of class _Plain, which defines no __eq__"),
+    ],
+)
+def test_identity_only_names_what_has_no_value_equality(value: object, what: str) -> None:
+    assert identity_only(value) == what
+
+
+@pytest.mark.parametrize(
+    "value",
+    [1, "a", [1, (2, 3)], {"a": {1, 2}}, None, _Valued(1), abs, int, enum.Enum("E", "A").A],
+)
+def test_identity_only_accepts_values_and_what_travels_by_reference(value: object) -> None:
+    assert identity_only(value) is None

@@ -6,24 +6,37 @@ import pytest
 
 from pytest_mpcheck import (
     ExceptionMismatchError,
+    IncomparableError,
+    LostUpdateError,
     NondeterministicError,
     ResultMismatchError,
 )
 from pytest_mpcheck._checks.findings import (
+    INSTRUMENT,
+    Incomparable,
     Mismatch,
     MultisetMismatch,
     Nondeterminism,
+    RaceFinding,
     Raised,
     Returned,
     Run,
+    StressRun,
 )
+from pytest_mpcheck._checks.leaks import Leak
+from pytest_mpcheck._checks.races import LostUpdate
+from pytest_mpcheck._checks.trace import READ, WRITE, Event
 from pytest_mpcheck._report import messages
 from pytest_mpcheck._report.messages import (
     EXCEPTION_MISMATCH,
+    INCOMPARABLE,
+    LEAKED,
+    LOST_UPDATE,
     MULTISET_MISMATCH,
     NONDETERMINISTIC,
     RESULT_MISMATCH,
     format_finding,
+    leak_message,
     raise_finding,
     short_repr,
 )
@@ -37,6 +50,7 @@ def test_headlines_are_distinct_constants() -> None:
         "EXCEPTION_MISMATCH",
         "MULTISET_MISMATCH",
         "NONDETERMINISTIC",
+        "INCOMPARABLE",
         "UNPICKLABLE",
         "UNLOADABLE",
         "TIMEOUT",
@@ -153,3 +167,125 @@ def test_raise_finding_raises_the_class_with_the_message() -> None:
     with pytest.raises(ResultMismatchError) as caught:
         raise_finding(finding)
     assert str(caught.value) == format_finding(finding)[1]
+
+
+# --- hints: each chosen by what was observed -------------------------------------------
+
+STATE = "  hint: fork workers inherit"
+WORKER_STATE = "  hint: results that depend on which items a worker ran before"
+NESTED = "  hint: func starts processes of its own"
+
+
+def _hints(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.startswith("  hint:")]
+
+
+def test_state_hint_when_only_fork_matches() -> None:
+    finding = Mismatch(RUN, 1, 5, 1, Returned(10), Returned(1))
+    _, text = format_finding(finding, {"fork": None, "spawn": finding})
+    assert [hint[: len(STATE)] for hint in _hints(text)] == [STATE]
+
+
+def test_state_hint_needs_fork_among_the_methods_run() -> None:
+    finding = Mismatch(RUN, 1, 5, 1, Returned(10), Returned(1))
+    _, text = format_finding(finding, {"spawn": finding, "forkserver": None})
+    assert _hints(text) == []
+
+
+def test_worker_state_hint_when_values_differ_under_every_method() -> None:
+    finding = Mismatch(RUN, 1, 5, 1, Returned(10), Returned(1))
+    _, text = format_finding(finding, {"fork": finding, "spawn": finding})
+    assert [hint[: len(WORKER_STATE)] for hint in _hints(text)] == [WORKER_STATE]
+
+
+def test_no_worker_state_hint_for_an_exception_only_the_workers_raise() -> None:
+    finding = Mismatch(RUN, 0, 1, 0, Returned(0), Raised(OSError("no such file"), ""))
+    _, text = format_finding(finding, {"fork": finding, "spawn": finding})
+    assert _hints(text) == []
+
+
+def test_no_hint_from_one_start_method_alone() -> None:
+    finding = Mismatch(RUN, 1, 5, 1, Returned(10), Returned(1))
+    _, text = format_finding(finding, {"spawn": finding})
+    assert _hints(text) == []
+
+
+def test_a_pool_started_inside_a_pool_worker_is_named_as_such() -> None:
+    daemonic = AssertionError(messages.DAEMONIC)
+    finding = Mismatch(RUN, 0, 2, 1, Returned(1), Raised(daemonic, ""))
+    error, text = format_finding(finding, {"fork": finding, "spawn": finding})
+    assert error is ExceptionMismatchError
+    assert [hint[: len(NESTED)] for hint in _hints(text)] == [NESTED]
+    assert "pool workers are daemonic" in text
+    assert "state kept across calls" not in text
+
+
+def test_incomparable_result_names_the_object_and_what_to_do() -> None:
+    value = iter([1])
+    finding = Incomparable(RUN, 3, [1], value, "an iterator (list_iterator)")
+    error, text = format_finding(finding)
+    assert error is IncomparableError
+    lines = text.splitlines()
+    assert lines[0] == (
+        f"{INCOMPARABLE}: the result for index 3 is or holds an iterator (list_iterator)"
+    )
+    assert "  input: [1], sequential result: <list_iterator object at" in text
+    assert "what to do: return a value that compares by content: list(...)" in text
+    assert NONDETERMINISTIC not in text
+
+
+# --- how much a lost update lost -------------------------------------------------------
+
+
+def _race(counted: bool, in_block: bool = False) -> RaceFinding:
+    read = Event(0, 1, 11, READ, 0, 1, 0, "c.py", 3, (), False)
+    other = Event(1, 2, 22, WRITE, 0, 1, 1, "c.py", 3, (), False)
+    write = Event(2, 1, 11, WRITE, 0, 1, 1, "c.py", 3, (), False)
+    run = StressRun(INSTRUMENT if in_block else "fork", 2, 20, 5, "inc")
+    witness = LostUpdate(0, read, other, write, (read, other, write))
+    return RaceFinding(
+        run, True, "args[0] (Value of c_int)", ".value", witness, 3, 2, 260, counted, (("140", 3),)
+    )
+
+
+def test_lost_update_headline_counts_the_shortfall_where_it_can() -> None:
+    error, text = format_finding(_race(counted=True))
+    assert error is LostUpdateError
+    assert text.splitlines()[0] == (
+        f"{LOST_UPDATE} under fork (seed 5): 2 of 3 rounds run lost writes to "
+        "args[0] (Value of c_int).value; in the worst round its final value fell 260 short "
+        "of what its updates add up to"
+    )
+
+
+def test_lost_update_headline_says_stale_writes_otherwise() -> None:
+    _, text = format_finding(_race(counted=False))
+    assert text.splitlines()[0].endswith("; the worst round had 260 write(s) based on a stale read")
+    _, text = format_finding(_race(counted=False, in_block=True))
+    assert "260 write(s) to args[0] (Value of c_int).value were based on a stale read" in text
+    _, text = format_finding(_race(counted=True, in_block=True))
+    assert "the final value of args[0] (Value of c_int).value fell 260 short" in text
+
+
+# --- leaks -------------------------------------------------------------------------------
+
+LEAKS = [
+    Leak("process", "42", "SpawnProcess-1 (python ...), start method spawn", 42),
+    Leak("shared_memory", "/psm_1", "never unlinked"),
+]
+
+
+def test_leak_message_after_cleaning_up() -> None:
+    text = leak_message("t.py::test_x", LEAKS, released=True)
+    lines = text.splitlines()
+    assert lines[0] == f"2 process(es) or shared memory block(s) {LEAKED} t.py::test_x:"
+    assert "  process pid 42: SpawnProcess-1 (python ...), start method spawn" in lines
+    assert "  shared_memory /psm_1: never unlinked" in lines
+    assert "  They were killed and unlinked so the next test starts clean." in lines
+    assert "mp_leak_allow" in text
+
+
+def test_leak_message_in_warn_mode_touches_nothing() -> None:
+    text = leak_message("t.py::test_x", LEAKS, released=False)
+    assert "  They were left as they are (warn changes nothing)." in text.splitlines()
+    assert "killed" not in text

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from _support import METHODS, fnmatch_escape, run_pytest, section
+from _support import METHODS, fnmatch_escape, outcomes_of, run_pytest, section
 from pytest_mpcheck import VIAS
 from pytest_mpcheck._report.messages import (
+    DAEMONIC,
     EXCEPTION_MISMATCH,
+    INCOMPARABLE,
     MULTISET_MISMATCH,
     NONDETERMINISTIC,
     RESULT_MISMATCH,
@@ -480,3 +482,150 @@ def test_unordered_nan_and_long_values(pytester: pytest.Pytester) -> None:
         ]
     )
     matcher.no_fnmatch_line(fnmatch_escape("a" * 200))
+
+
+DIAGNOSES = """
+    import multiprocessing
+
+    import pytest
+
+
+    class Plain:
+        def __init__(self, value):
+            self.value = value
+
+
+    def boxed(x):
+        return Plain(x)
+
+
+    def listed(x):
+        return list(reversed(x))
+
+
+    def with_own_pool(x):
+        with multiprocessing.get_context("fork").Pool(1) as pool:
+            return pool.map(abs, [x])[0]
+
+
+    def test_iterators_compare_by_identity(mpcheck):
+        mpcheck.assert_map_equal(reversed, [[1, 2], [3]])
+
+
+    def test_objects_without_eq(mpcheck):
+        mpcheck.assert_map_equal(boxed, [1, 2], via="imap_unordered")
+
+
+    def test_values_compare_by_content(mpcheck):
+        assert mpcheck.assert_map_equal(listed, [[1, 2], [3]]) == [[2, 1], [3]]
+
+
+    def test_pool_inside_a_pool_worker(mpcheck):
+        mpcheck.assert_map_equal(with_own_pool, [-1, -2])
+
+
+    def test_the_same_function_called_directly(mpcheck):
+        assert [with_own_pool(x) for x in (-1, -2)] == [1, 2]
+"""
+
+
+def test_results_without_value_equality_and_pools_inside_workers(
+    pytester: pytest.Pytester,
+) -> None:
+    result = run_pytest(pytester, DIAGNOSES, "-rA", "--mp-processes=2")
+    assert outcomes_of(result) == {
+        "test_iterators_compare_by_identity": "FAILED",
+        "test_objects_without_eq": "FAILED",
+        "test_values_compare_by_content": "PASSED",
+        "test_pool_inside_a_pool_worker": "FAILED",
+        "test_the_same_function_called_directly": "PASSED",
+    }
+    section(result, "test_iterators_compare_by_identity").fnmatch_lines(
+        [
+            f"E *IncomparableError: {INCOMPARABLE}: the result for index 0 is or holds an "
+            "iterator (list_reverseiterator)",
+            "E * what to do: return a value that compares by content*",
+        ]
+    )
+    section(result, "test_objects_without_eq").fnmatch_lines(
+        [
+            f"E *IncomparableError: {INCOMPARABLE}: the result for index * is or holds an "
+            "object of class Plain, which defines no __eq__",
+        ]
+    )
+    assert NONDETERMINISTIC not in result.stdout.str()
+    nested = section(result, "test_pool_inside_a_pool_worker")
+    nested.fnmatch_lines(
+        [
+            f"E *ExceptionMismatchError: {EXCEPTION_MISMATCH} at index 0*",
+            f"E * parallel:   raised AssertionError('{DAEMONIC}')",
+            "E * hint: func starts processes of its own (a Pool, a Process, an executor) inside "
+            "a pool worker*",
+        ]
+    )
+    assert "state kept across calls" not in "\n".join(nested.lines)
+
+
+def test_assert_map_equal_returns_the_parallel_results(pytester: pytest.Pytester) -> None:
+    source = """
+        def square(x):
+            return x * x
+
+
+        def odd_only(x):
+            if x % 2 == 0:
+                raise ValueError(x)
+            return x
+
+
+        def test_results(mpcheck):
+            assert mpcheck.assert_map_equal(square, range(6)) == [0, 1, 4, 9, 16, 25]
+            unordered = mpcheck.assert_map_equal(square, range(6), via="imap_unordered")
+            assert sorted(unordered) == [0, 1, 4, 9, 16, 25]
+
+
+        def test_an_item_that_raised_holds_its_exception(mpcheck):
+            results = mpcheck.assert_map_equal(odd_only, [1, 3, 4, 5])
+            assert results[:2] == [1, 3]
+            assert isinstance(results[2], ValueError)
+            assert results[2].args == (4,)
+    """
+    result = run_pytest(pytester, source, "--mp-processes=2")
+    result.assert_outcomes(passed=2)
+
+
+def test_the_timeout_is_a_limit_per_start_method(pytester: pytest.Pytester) -> None:
+    """Each method's run takes about 1.5 s: within 4 s each, beyond 4 s together."""
+    source = """
+        import time
+
+        import pytest
+
+
+        def slow(x):
+            time.sleep(1.5)
+            return x
+
+
+        def slower(x):
+            time.sleep(6)
+            return x
+
+
+        @pytest.mark.mpcheck(timeout=4)
+        def test_each_method_within_the_limit(mpcheck):
+            mpcheck.assert_map_equal(slow, [1, 2])
+
+
+        @pytest.mark.mpcheck(timeout=4)
+        def test_one_method_beyond_it(mpcheck):
+            mpcheck.assert_map_equal(slower, [1, 2], start_methods="fork")
+    """
+    result = run_pytest(pytester, source, "-rA", "--mp-processes=2")
+    assert outcomes_of(result) == {
+        "test_each_method_within_the_limit": "PASSED",
+        "test_one_method_beyond_it": "FAILED",
+    }
+    section(result, "test_one_method_beyond_it").fnmatch_lines(
+        ["E *CheckTimeoutError: check timed out after 4s under fork*"]
+    )

@@ -7,9 +7,17 @@ the known locks held (lock id, acquisition serial).
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from pytest_mpcheck._checks.races import LostUpdate, UnguardedUpdate, analyze
+from pytest_mpcheck._checks.races import (
+    LostUpdate,
+    UnguardedUpdate,
+    analyze,
+    shortfall,
+    worst_loss,
+)
 from pytest_mpcheck._checks.trace import READ, WRITE, Event
 from pytest_mpcheck._report.witness import histogram, witness_table
 
@@ -301,3 +309,66 @@ def test_the_histogram_lists_the_most_frequent_outcomes_first() -> None:
     assert histogram([("400", 13), ("399", 9)]) == "400 x13, 399 x9"
     many = [(str(n), 1) for n in range(10)]
     assert histogram(many, limit=3) == "0 x1, 1 x1, 2 x1, ... (7 more)"
+
+
+# --- how much a round lost ----------------------------------------------------------------
+
+
+def _increments(t: Trace, pid: int, read: int) -> None:
+    t.read(pid, read)
+    t.write(pid, read + 1)
+
+
+def test_the_shortfall_is_what_the_updates_add_up_to_minus_the_final_value() -> None:
+    t = Trace()
+    _increments(t, A, 0)  # 1
+    t.read(A, 1)
+    t.read(B, 1)
+    t.write(A, 2)
+    t.write(B, 2)  # lost A's increment
+    _increments(t, C, 2)  # 3
+    assert shortfall(t.events, 0) == 1
+    assert len(analyze(t.events).lost) == 1
+
+
+def test_the_shortfall_of_a_clean_round_is_zero() -> None:
+    t = Trace()
+    for value, pid in enumerate((A, B, A, C)):
+        _increments(t, pid, value)
+    assert shortfall(t.events, 0) == 0
+
+
+def test_changes_of_any_size_and_sign_add_up() -> None:
+    t = Trace()
+    t.read(A, 10)
+    t.read(B, 10)
+    t.write(A, 5)  # -5
+    t.write(B, 13)  # +3, based on the stale 10: final 13 instead of 8
+    assert shortfall(t.events, 0) == -5
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        pytest.param(lambda t: (t.write(A, 1), t.read(B, 1), t.write(B, 2)), id="blind write"),
+        pytest.param(lambda t: (t.read(A, b"x"), t.write(A, b"y")), id="not a number"),
+        pytest.param(lambda t: (t.read(A, [0, 0], hi=2), t.write(A, 1)), id="slice"),
+        pytest.param(lambda t: (t.read(A, 0),), id="no write"),
+    ],
+)
+def test_a_shortfall_that_cannot_be_counted_is_none(build: Any) -> None:
+    t = Trace()
+    build(t)
+    assert shortfall(t.events, 0) is None
+
+
+def test_a_wrapped_trace_cannot_count_a_shortfall() -> None:
+    t = Trace()
+    _increments(t, A, 0)
+    assert shortfall(t.events[1:], 0) is None
+
+
+def test_worst_loss_counts_shortfalls_only_when_every_round_has_one() -> None:
+    assert worst_loss([(3, 5), (7, 9)]) == (7, True)
+    assert worst_loss([(3, 5), (None, 9)]) == (9, False)
+    assert worst_loss([(0, 2)]) == (2, False)

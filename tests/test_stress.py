@@ -88,8 +88,10 @@ def test_the_guides_counter_fails_with_a_witness_and_passes_with_its_lock(
         [
             f"E * pytest_mpcheck.LostUpdateError: {LOST_UPDATE} under {method} (seed {SEED}): "
             + "* of * rounds* lost writes to "
-            + fnmatch_escape("args[0] (Value of c_int).value; worst round lost ")
-            + "*",
+            + fnmatch_escape(
+                "args[0] (Value of c_int).value; in the worst round its final value fell "
+            )
+            + "* short of what its updates add up to",
             f"E * target: increment, start method: {method}, processes: 4, rounds: 20, "
             f"seed: {SEED}",
             "E * | step | process * | process * |",
@@ -103,6 +105,14 @@ def test_the_guides_counter_fails_with_a_witness_and_passes_with_its_lock(
             "the noise schedule, not the OS scheduler)",
         ]
     )
+    # The headline's figure is what the worst round's final value lacks of 4 x 100.
+    text = "\n".join(matcher.lines)
+    short = re.search(r"final value fell (\d+) short", text)
+    outcomes = re.search(r"outcomes over \d+ rounds(?: \(of [^)]*\))?: (.*)", text)
+    assert short is not None, text
+    assert outcomes is not None, text
+    finals = [int(part.split(" x")[0]) for part in outcomes.group(1).split(", ")]
+    assert int(short.group(1)) == 400 - min(finals)
 
 
 @pytest.mark.usefixtures("pools")

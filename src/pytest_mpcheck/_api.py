@@ -154,7 +154,7 @@ class MpCheck:
         processes: int | None = None,
         chunksize: int | None = None,
         start_methods: str | Iterable[str] | None = None,
-    ) -> None:
+    ) -> list[Any]:
         """Assert that mapping ``func`` in parallel returns what ``list(map(func, items))`` does.
 
         Runs ``func`` over the items through the parallel API named by ``via``
@@ -171,6 +171,9 @@ class MpCheck:
         ``processes`` and ``start_methods`` default to the active settings;
         ``chunksize=None`` lets the pool choose, as it would for you.
         Raises ``ValueError``/``TypeError`` on misuse, listing what is accepted.
+
+        Returns the parallel results (of the first start method, in the order
+        ``via`` gave them), so the test can go on asserting on them.
         """
         __tracebackhide__ = True
         settings = self._resolved(start_methods)
@@ -179,7 +182,7 @@ class MpCheck:
             if isinstance(iterable, Iterable):
                 iterable = list(iterable)
                 facts["items"] = len(iterable)
-            check_map_equal(
+            return check_map_equal(
                 func,
                 iterable,
                 via=via,
@@ -269,7 +272,7 @@ def assert_map_equal(
     processes: int | None = None,
     chunksize: int | None = None,
     start_methods: str | Iterable[str] | None = None,
-) -> None:
+) -> list[Any]:
     """Assert that mapping ``func`` in parallel returns what ``list(map(func, items))`` does.
 
     The module-level form of ``MpCheck.assert_map_equal``, with the active
@@ -278,9 +281,10 @@ def assert_map_equal(
     multiset), ``starmap`` (items are argument tuples), ``map_async`` or
     ``executor`` (``ProcessPoolExecutor.map``).  Raises an ``MpCheckError``
     subclass naming the first difference; ``ValueError``/``TypeError`` on misuse.
+    Returns the parallel results.
     """
     __tracebackhide__ = True
-    _default.assert_map_equal(
+    return _default.assert_map_equal(
         func,
         iterable,
         via=via,

@@ -11,6 +11,7 @@ __all__ = [
     "CheckTimeoutError",
     "ExceptionMismatchError",
     "ExpectationError",
+    "IncomparableError",
     "LeakError",
     "LostUpdateError",
     "MpCheckError",
@@ -39,6 +40,12 @@ class ResultMismatchError(MpCheckError):
 
 class ExceptionMismatchError(MpCheckError):
     """The runs disagree on whether, where or what an item raised."""
+
+    __module__ = "pytest_mpcheck"
+
+
+class IncomparableError(MpCheckError):
+    """A result has no value equality (an iterator, a future, a class without ``__eq__``)."""
 
     __module__ = "pytest_mpcheck"
 

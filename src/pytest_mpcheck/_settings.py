@@ -23,6 +23,7 @@ __all__ = [
     "Settings",
     "available_start_methods",
     "default_settings",
+    "parse_leak_allow",
     "parse_leak_check",
     "parse_marker",
     "parse_processes",
@@ -52,6 +53,7 @@ class Settings:
     seed: int
     timeout: float
     leak_check: str
+    leak_allow: tuple[str, ...] = ()
 
     def describe(self) -> str:
         """One line with every setting, as printed in the header and messages."""
@@ -59,6 +61,7 @@ class Settings:
             f"start methods: {', '.join(self.start_methods)}; processes: {self.processes}; "
             f"rounds: {self.rounds}; timeout: {self.timeout:g}s; leak check: {self.leak_check}; "
             f"seed: {self.seed}"
+            + (f"; leak allow: {', '.join(self.leak_allow)}" if self.leak_allow else "")
         )
 
 
@@ -140,6 +143,20 @@ def parse_leak_check(value: object) -> str:
     return str(value)
 
 
+def parse_leak_allow(value: object) -> tuple[str, ...]:
+    """Command-line patterns of helper processes the leak check allows: globs, one per
+    line or comma-separated, matched against a process's command line and its name."""
+    if isinstance(value, str):
+        patterns = [part.strip() for line in value.splitlines() for part in line.split(",")]
+    elif isinstance(value, Iterable) and all(isinstance(part, str) for part in value):
+        patterns = [part.strip() for part in value]
+    else:
+        raise TypeError(
+            f"leak allow patterns must be a string or a sequence of strings, not {value!r}"
+        )
+    return tuple(pattern for pattern in patterns if pattern)
+
+
 def parse_seed(value: object) -> int:
     """Seed for every random decision of a session: an integer >= 0."""
     return _parse_int(value, "seed", 0)
@@ -200,10 +217,20 @@ OPTIONS: tuple[Option, ...] = (
         "leak_check",
         "--mp-leak-check",
         "MODE",
-        "after each test that uses pytest-mpcheck, report child processes, semaphores and "
-        "shared memory it left behind, then clean them up: error (a test error), warn (a "
-        "line in the summary) or off; default: error",
+        "after each test that uses pytest-mpcheck, report the child processes and shared "
+        "memory it left behind: error (a test error; they are killed and unlinked), warn (a "
+        "section of the summary; nothing is touched) or off; helpers libraries keep alive by "
+        "design are never counted; default: error",
         parse_leak_check,
+    ),
+    Option(
+        "leak_allow",
+        "--mp-leak-allow",
+        "PATTERNS",
+        "further helper processes the leak check allows: shell-style patterns matched "
+        "against a process's command line or name (ini: one per line; command line: "
+        "comma-separated); default: none",
+        parse_leak_allow,
     ),
     Option(
         "report",
@@ -224,13 +251,14 @@ OPTIONS: tuple[Option, ...] = (
         "timeout",
         "--mp-timeout",
         "SECONDS",
-        f"seconds one check may take before it fails (> 0); default: {DEFAULT_TIMEOUT:g}",
+        "seconds a check may take under each start method before it fails (> 0); "
+        f"default: {DEFAULT_TIMEOUT:g}",
         parse_timeout,
     ),
 )
 
 #: Keyword arguments ``@pytest.mark.mpcheck`` accepts (the seed is per session).
-MARKER_KEYS = ("start_methods", "processes", "rounds", "timeout")
+MARKER_KEYS = ("start_methods", "processes", "rounds", "timeout", "leak_check")
 
 
 def default_settings(seed: int | None = None) -> Settings:

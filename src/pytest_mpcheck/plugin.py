@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import gc
 import json
 from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any
@@ -172,18 +171,17 @@ def pytest_runtest_teardown(item: pytest.Item) -> None:
     from ._report.messages import leak_message
 
     close_pools()
-    gc.collect()
-    leaks = find_leaks(item.stash[_SNAPSHOT])
+    settings = item.stash[_ITEM_SETTINGS]
+    leaks = find_leaks(item.stash[_SNAPSHOT], settings.leak_allow)
     if not item.stash.get(_CALL_PASSED, False):
         # A failed test's traceback keeps its objects alive: only processes count then.
         leaks = [leak for leak in leaks if leak.kind == "process"]
     if not leaks:
         return
-    release(leaks)
-    message = leak_message(item.nodeid, leaks)
-    if item.stash[_ITEM_SETTINGS].leak_check == "error":
-        raise LeakError(message)
-    item.stash[_LEAK_WARNING] = message
+    if settings.leak_check == "error":
+        release(leaks)
+        raise LeakError(leak_message(item.nodeid, leaks, released=True))
+    item.stash[_LEAK_WARNING] = leak_message(item.nodeid, leaks, released=False)
 
 
 class _Coverage:

@@ -8,11 +8,30 @@ is elementwise (NumPy) are reduced to one truth value.
 
 from __future__ import annotations
 
+import concurrent.futures
+import enum
 import math
-from collections.abc import Sequence
+import types
+from collections.abc import Iterator, Sequence
 from typing import Any
 
-__all__ = ["multiset_difference", "values_equal"]
+__all__ = ["identity_only", "multiset_difference", "values_equal"]
+
+# Objects of these kinds compare by identity, yet travel by reference (a function or
+# class is pickled by name), so a copy from a worker is the very same object.
+_BY_REFERENCE = (
+    type,
+    types.FunctionType,
+    types.BuiltinFunctionType,
+    types.MethodType,
+    types.ModuleType,
+    enum.Enum,
+    type(None),
+    type(Ellipsis),
+    type(NotImplemented),
+)
+_DEPTH = 4
+_IDENTITY_EQ: Any = object.__eq__
 
 
 def values_equal(a: Any, b: Any) -> bool:
@@ -89,3 +108,37 @@ def multiset_difference(
         else:
             missing.append(i)
     return missing, extra
+
+
+def identity_only(value: Any, depth: int = 0) -> str | None:
+    """What in ``value`` has no value equality (``==`` is identity), described, or None.
+
+    Such an object never equals its copy from another process or from another
+    call, so no run can ever agree with another on it.
+    """
+    if isinstance(value, _BY_REFERENCE) or depth > _DEPTH:
+        return None
+    if isinstance(value, dict):
+        parts: Any = value.values()
+    elif isinstance(value, (list, tuple, set, frozenset)):
+        parts = value
+    elif getattr(type(value), "__eq__", None) is _IDENTITY_EQ:
+        return _kind(value)
+    else:
+        return None
+    for part in parts:
+        found = identity_only(part, depth + 1)
+        if found is not None:
+            return found
+    return None
+
+
+def _kind(value: Any) -> str:
+    name = type(value).__qualname__
+    if isinstance(value, types.GeneratorType):
+        return f"a generator ({value.__qualname__})"
+    if isinstance(value, concurrent.futures.Future):
+        return f"a future ({name})"
+    if isinstance(value, Iterator):
+        return f"an iterator ({name})"
+    return f"an object of class {name}, which defines no __eq__"

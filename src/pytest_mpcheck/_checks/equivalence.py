@@ -15,15 +15,15 @@ Order of work, and why:
 from __future__ import annotations
 
 import pickle
-import time
 import traceback
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pytest_mpcheck._checks.compare import multiset_difference, values_equal
+from pytest_mpcheck._checks.compare import identity_only, multiset_difference, values_equal
 from pytest_mpcheck._checks.findings import (
     Finding,
+    Incomparable,
     Mismatch,
     MultisetMismatch,
     Nondeterminism,
@@ -76,8 +76,12 @@ def check_map_equal(
     chunksize: int | None,
     settings: Settings,
     engine: Engine,
-) -> None:
-    """Raise an ``MpCheckError`` if any parallel run differs from the sequential one."""
+) -> list[Any]:
+    """Raise an ``MpCheckError`` if any parallel run differs from the sequential one.
+
+    Returns the first start method's parallel results, in the order ``via`` gave
+    them; an item that raised (as it did in the sequential run) holds its exception.
+    """
     __tracebackhide__ = True
     _validate(func, iterable, via, chunksize)
     items = list(iterable)
@@ -91,13 +95,13 @@ def check_map_equal(
     name = getattr(func, "__qualname__", None) or describe_object(func)
 
     parallel: dict[str, dict[int, Result]] = {}
-    deadline = time.monotonic() + settings.timeout
+    arrived: list[int] = []
     for method in settings.start_methods:
         run = Run(method, via, processes, chunksize, name, settings.seed)
         failure: Finding | None = None
         try:
-            left = max(deadline - time.monotonic(), 0.001)
-            raw = engine.run(method, via, processes, call, jobs, chunksize, left)
+            # Each start method has the whole timeout: it is a limit per run, as users read it.
+            raw = engine.run(method, via, processes, call, jobs, chunksize, settings.timeout)
         except PoolTimeout as exc:
             workers = tuple(
                 (pid, exc.jobs.get(pid), _item_at(items, exc.jobs.get(pid)), stack)
@@ -109,6 +113,8 @@ def check_map_equal(
         if failure is not None:
             messages.raise_finding(failure)
         parallel[method] = _decode(raw, run, items, func)
+        if not arrived:
+            arrived = [outcome.position for outcome in raw]
 
     reference = _sequential(func, items, star)
     found: dict[str, Finding | None] = {}
@@ -117,7 +123,11 @@ def check_map_equal(
         found[method] = _compare(reference, parallel[method], run, items)
     first = next((finding for finding in found.values() if finding is not None), None)
     if first is None:
-        return
+        results = parallel[settings.start_methods[0]]
+        return [_unwrapped(results[position]) for position in arrived]
+    incomparable = _incomparable(first, reference, items)
+    if incomparable is not None:
+        messages.raise_finding(incomparable)
     second = _sequential(func, items, star)
     drift = _first_disagreement(reference, second, len(items))
     if drift is not None:
@@ -132,6 +142,28 @@ def check_map_equal(
             )
         )
     messages.raise_finding(first, verdicts=found)
+
+
+def _unwrapped(result: Result) -> Any:
+    return result.value if isinstance(result, Returned) else result.exc
+
+
+def _incomparable(finding: Finding, reference: _Reference, items: list[Any]) -> Incomparable | None:
+    """A difference explained by a result with no value equality, if that is what it is."""
+    if isinstance(finding, Mismatch):
+        indexes = [finding.index]
+    elif isinstance(finding, MultisetMismatch):
+        indexes = [index for index, _, _ in finding.missing]
+    else:
+        return None
+    for index in indexes:
+        result = reference.result(index)
+        if not isinstance(result, Returned):
+            continue
+        what = identity_only(result.value)
+        if what is not None:
+            return Incomparable(finding.run, index, items[index], result.value, what)
+    return None
 
 
 def _item_at(items: list[Any], index: int | None) -> Any:

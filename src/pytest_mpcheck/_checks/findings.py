@@ -13,6 +13,7 @@ INSTRUMENT = "instrument()"
 __all__ = [
     "INSTRUMENT",
     "Finding",
+    "Incomparable",
     "Mismatch",
     "MultisetMismatch",
     "Nondeterminism",
@@ -87,6 +88,17 @@ class Nondeterminism:
 
 
 @dataclass(frozen=True)
+class Incomparable:
+    """A result with no value equality (``what``): no two runs can agree on it."""
+
+    run: Run
+    index: int
+    item: Any
+    value: Any
+    what: str
+
+
+@dataclass(frozen=True)
 class Unpicklable:
     """Something could not be pickled, or rebuilt, on its way to or from a worker.
 
@@ -135,7 +147,14 @@ class RunBroken:
 
 
 Finding = (
-    Mismatch | MultisetMismatch | Nondeterminism | Unpicklable | Unloadable | RunTimeout | RunBroken
+    Mismatch
+    | MultisetMismatch
+    | Nondeterminism
+    | Incomparable
+    | Unpicklable
+    | Unloadable
+    | RunTimeout
+    | RunBroken
 )
 
 
@@ -157,7 +176,11 @@ class StressRun:
 
 @dataclass(frozen=True)
 class RaceFinding:
-    """Lost or unguarded updates on one shared location, with a witness and the rounds."""
+    """Lost or unguarded updates on one shared location, with a witness and the rounds.
+
+    ``worst_lost`` is, with ``counted``, how far the worst round's final value fell short
+    of what its updates add up to; without, its number of writes based on a stale read.
+    """
 
     run: StressRun
     lost: bool
@@ -166,7 +189,8 @@ class RaceFinding:
     witness: Any
     rounds_run: int
     racy_rounds: int
-    worst_lost: int
+    worst_lost: float
+    counted: bool
     histogram: tuple[tuple[str, int], ...]
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from pytest_mpcheck._checks import trace
 from pytest_mpcheck._checks.findings import INSTRUMENT, RaceFinding, StressRun
-from pytest_mpcheck._checks.races import analyze
+from pytest_mpcheck._checks.races import analyze, shortfall, worst_loss
 from pytest_mpcheck._checks.shared import Array, Lock, RLock, Shared, Value
 from pytest_mpcheck._checks.stress import describe_shared, location_name
 from pytest_mpcheck._report import messages
@@ -90,6 +90,7 @@ def _raise_races(created: list[Shared], settings: Settings) -> None:
             worst = Counter(race.location for race in found)
             location, count = worst.most_common(1)[0]
             witness = next(race for race in found if race.location == location)
+            amount, counted = worst_loss([(shortfall(events, location), count)])
             messages.raise_finding(
                 RaceFinding(
                     run,
@@ -99,7 +100,8 @@ def _raise_races(created: list[Shared], settings: Settings) -> None:
                     witness,
                     1,
                     1,
-                    count,
+                    amount,
+                    counted,
                     ((repr(obj._snapshot()), 1),),
                 )
             )

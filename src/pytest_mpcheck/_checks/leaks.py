@@ -1,42 +1,62 @@
-"""Leak check: processes, semaphores and shared memory a test left behind.
+"""Leak check: processes and shared memory a test left behind.
 
 A snapshot is taken before a test and compared after it.  Processes are the
-live descendants of this process (``/proc``).  Semaphores and shared memory
-are the names this process registered with ``multiprocessing``'s resource
-tracker and has not unregistered (a named semaphore is unregistered when its
-lock is collected, shared memory when it is unlinked); the registry watches
-this process only, since ``/dev/shm`` is shared by every process on the
-machine.  The forkserver and the resource tracker are ``multiprocessing``'s
-own helpers, never leaks.  ``release`` kills the processes and unlinks the
-shared memory so the next test starts clean; a semaphore goes with its lock.
+live descendants of this process (``/proc``).  Shared memory is what this
+process registered with ``multiprocessing``'s resource tracker and has not
+unlinked (the registry watches this process only, since ``/dev/shm`` is
+shared by every process on the machine).
+
+What libraries keep alive by design is never a leak and is never touched:
+``multiprocessing``'s forkserver and resource tracker, loky's resource
+tracker and the workers of its reusable executor (joblib's default backend),
+and whatever matches the user's allow patterns.  Named semaphores are not
+reported on their own: each one lives exactly as long as the lock object
+that owns it and goes with it, so one still registered after a garbage
+collection belongs to a live object (a library's class-level lock, say).
+
+A process that is already on its way out (a pool shut down without waiting)
+gets a short grace period before it counts.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fnmatch
+import gc
 import multiprocessing
-import multiprocessing.forkserver
 import multiprocessing.resource_tracker
 import os
+import sys
+import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from pytest_mpcheck._engine.supervise import descendants, kill_tree
 
-__all__ = ["Leak", "Snapshot", "find_leaks", "release"]
+__all__ = ["Leak", "Snapshot", "find_leaks", "helper_pids", "release"]
 
+#: How long processes found alive after a test get to exit on their own.
+GRACE_SECONDS = 1.0
+_GRACE_POLL = 0.02
+
+_SHARED_MEMORY = "shared_memory"
 _registered: dict[str, str] = {}
+
+#: Packages that carry a copy of loky, with its own resource tracker and executor.
+_LOKY_PACKAGES = ("joblib.externals.loky", "loky")
 
 
 def _watch_registry() -> None:
-    """Mirror this process's resource-tracker registrations in ``_registered``."""
+    """Mirror this process's shared-memory registrations in ``_registered``."""
     tracker: Any = multiprocessing.resource_tracker
     if getattr(tracker.register, "_mpcheck", False):
         return
     register, unregister = tracker.register, tracker.unregister
 
     def watched_register(name: str, rtype: str) -> None:
-        _registered[name] = rtype
+        if rtype == _SHARED_MEMORY:
+            _registered[name] = rtype
         register(name, rtype)
 
     def watched_unregister(name: str, rtype: str) -> None:
@@ -50,7 +70,7 @@ def _watch_registry() -> None:
 
 @dataclass(frozen=True)
 class Leak:
-    """One thing left behind: a process (pid) or a named resource."""
+    """One thing left behind: a process (pid) or a shared memory block."""
 
     kind: str
     name: str
@@ -69,24 +89,44 @@ class Snapshot:
         return Snapshot(frozenset(descendants(os.getpid())), frozenset(_registered))
 
 
-def _helpers() -> set[int]:
-    """multiprocessing's own long-lived helper processes."""
-    pids = set()
-    server = getattr(multiprocessing.forkserver, "_forkserver", None)
-    tracker = getattr(multiprocessing.resource_tracker, "_resource_tracker", None)
-    for pid in (getattr(server, "_forkserver_pid", None), getattr(tracker, "_pid", None)):
-        if pid:
+def _attribute(path: str) -> Any:
+    """``module.attr.attr`` of an already imported module, or None: never imports."""
+    module_name, _, rest = path.partition(":")
+    value: Any = sys.modules.get(module_name)
+    for name in rest.split("."):
+        if value is None:
+            return None
+        value = getattr(value, name, None)
+    return value
+
+
+def helper_pids() -> set[int]:
+    """Long-lived helper processes that libraries keep by design."""
+    pids: set[int] = set()
+    singles = [
+        "multiprocessing.forkserver:_forkserver._forkserver_pid",
+        "multiprocessing.resource_tracker:_resource_tracker._pid",
+        *(f"{loky}.backend.resource_tracker:_resource_tracker._pid" for loky in _LOKY_PACKAGES),
+    ]
+    for path in singles:
+        pid = _attribute(path)
+        if isinstance(pid, int) and pid > 0:
             pids.add(pid)
+    for package in _LOKY_PACKAGES:
+        workers = _attribute(f"{package}.reusable_executor:_executor._processes")
+        if isinstance(workers, dict):
+            pids.update(pid for pid in workers if isinstance(pid, int))
     return pids
 
 
-def _describe_process(pid: int) -> str:
-    for child in multiprocessing.active_children():
-        if child.pid == pid:
-            popen = type(getattr(child, "_popen", None)).__module__.rsplit(".", 1)[-1]
-            method = {"popen_fork": "fork", "popen_forkserver": "forkserver"}.get(popen, "spawn")
-            return f"{child.name} ({_command(pid)}), start method {method}"
-    return f"command line: {_command(pid)}"
+def _processes_by_pid() -> dict[int, Any]:
+    """This process's children by pid (asking also reaps those that exited)."""
+    return {child.pid: child for child in multiprocessing.active_children() if child.pid}
+
+
+def _start_method(process: Any) -> str:
+    popen = type(getattr(process, "_popen", None)).__module__.rsplit(".", 1)[-1]
+    return {"popen_fork": "fork", "popen_forkserver": "forkserver"}.get(popen, "spawn")
 
 
 def _command(pid: int) -> str:
@@ -95,39 +135,66 @@ def _command(pid: int) -> str:
             command = stream.read().replace(b"\0", b" ").decode(errors="replace").strip()
     except OSError:
         return "?"
-    return command[:200]
+    return command
 
 
-def find_leaks(before: Snapshot) -> list[Leak]:
-    """What exists now that did not before, minus multiprocessing's helpers."""
-    after = Snapshot.take()
-    helpers = _helpers()
-    leaks = [
-        Leak("process", str(pid), _describe_process(pid), pid)
-        for pid in sorted(after.processes - before.processes)
-        if pid not in helpers
+def _allowed(command: str, name: str | None, patterns: Iterable[str]) -> bool:
+    """Whether a process matches an allow pattern, by command line or process name."""
+    return any(
+        fnmatch.fnmatchcase(command, pattern)
+        or (name is not None and fnmatch.fnmatchcase(name, pattern))
+        for pattern in patterns
+    )
+
+
+def _new_processes(before: Snapshot, allow: tuple[str, ...]) -> Iterator[Leak]:
+    helpers = helper_pids()
+    known = _processes_by_pid()
+    for pid in sorted(set(descendants(os.getpid())) - before.processes - helpers):
+        command = _command(pid)
+        process = known.get(pid)
+        name = None if process is None else process.name
+        if _allowed(command, name, allow):
+            continue
+        shown = command if len(command) <= 200 else command[:200] + " ..."
+        detail = (
+            f"command line: {shown}"
+            if process is None
+            else f"{name} ({shown}), start method {_start_method(process)}"
+        )
+        yield Leak("process", str(pid), detail, pid)
+
+
+def find_leaks(before: Snapshot, allow: tuple[str, ...] = ()) -> list[Leak]:
+    """What exists now that did not before, minus the helpers and what ``allow`` matches.
+
+    Processes still alive get up to ``GRACE_SECONDS`` to finish exiting.
+    """
+    gc.collect()
+    deadline = time.monotonic() + GRACE_SECONDS
+    processes = list(_new_processes(before, allow))
+    while processes and time.monotonic() < deadline:
+        time.sleep(_GRACE_POLL)
+        processes = list(_new_processes(before, allow))
+    memory = [
+        Leak(_SHARED_MEMORY, name, "never unlinked")
+        for name in sorted(set(_registered) - before.resources)
     ]
-    for name in sorted(after.resources - before.resources):
-        kind = _registered.get(name, "semaphore")
-        what = "never unlinked" if kind == "shared_memory" else "its lock is still alive"
-        leaks.append(Leak(kind, name, what))
-    return leaks
+    return processes + memory
 
 
 def release(leaks: list[Leak]) -> None:
-    """Kill leaked processes (and their trees); unlink leaked names and forget them."""
+    """Kill leaked processes (and their trees); unlink leaked shared memory."""
     kill_tree([leak.pid for leak in leaks if leak.kind == "process"])
     for child in multiprocessing.active_children():  # reaps what was just killed
         child.join(0.1)
+    tracker: Any = multiprocessing.resource_tracker
     for leak in leaks:
-        # A semaphore lives as long as its lock object, whose own finalizer unlinks
-        # it; unlinking it here would break that lock. Shared memory has no owner.
-        if leak.kind != "shared_memory" or leak.name not in _registered:
+        if leak.kind != _SHARED_MEMORY or leak.name not in _registered:
             continue
-        tracker: Any = multiprocessing.resource_tracker
         cleanup = tracker._CLEANUP_FUNCS.get(leak.kind)
         if cleanup is not None:
             with contextlib.suppress(OSError):
                 cleanup(leak.name)
         with contextlib.suppress(Exception):
-            multiprocessing.resource_tracker.unregister(leak.name, leak.kind)
+            tracker.unregister(leak.name, leak.kind)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from pytest_mpcheck._checks.trace import READ, Event
 
-__all__ = ["LostUpdate", "RoundRaces", "UnguardedUpdate", "analyze"]
+__all__ = ["LostUpdate", "RoundRaces", "UnguardedUpdate", "analyze", "shortfall", "worst_loss"]
 
 _WINDOW = 10
 # Witness windows are cut for the first few findings of a round only: they are what is shown.
@@ -114,3 +114,48 @@ def _window(
     if len(inside) > _WINDOW:
         inside = inside[: _WINDOW // 2] + inside[-(_WINDOW // 2) :]
     return (*before, *inside, *(later if after else ()))
+
+
+def shortfall(events: list[Event], location: int) -> float | None:
+    """How far the final value of ``location`` falls short of what its updates add up to.
+
+    Every write must be a read-modify-write of a number (its change is the written
+    value minus the value its process read), the first access a read of the initial
+    value, and the trace complete; otherwise the loss cannot be counted: None.
+    """
+    if not events or events[0].step != 0:
+        return None
+    initial: float | None = None
+    final: float | None = None
+    changes: float = 0
+    reads: dict[int, float] = {}
+    for event in events:
+        if not event.lo <= location < event.hi:
+            continue
+        value = event.value
+        numeric = isinstance(value, int | float) and not isinstance(value, bool)
+        if event.hi - event.lo != 1 or not numeric:
+            return None
+        if event.op == READ:
+            if initial is None and final is None:
+                initial = value
+            reads[event.pid] = value
+            continue
+        read = reads.pop(event.pid, None)
+        if read is None:
+            return None
+        changes += value - read
+        final = value
+    if initial is None or final is None:
+        return None
+    return initial + changes - final
+
+
+def worst_loss(rounds: list[tuple[float | None, int]]) -> tuple[float, bool]:
+    """The worst of racy rounds given as ``(shortfall or None, stale writes)``:
+    ``(largest shortfall, True)`` when every round's loss could be counted, else
+    ``(most writes based on a stale read, False)``."""
+    shortfalls = [short for short, _ in rounds]
+    if all(short is not None and short > 0 for short in shortfalls):
+        return max(short for short in shortfalls if short is not None), True
+    return max(stale for _, stale in rounds), False

@@ -30,7 +30,7 @@ from pytest_mpcheck._checks.findings import (
     Unpicklable,
 )
 from pytest_mpcheck._checks.pickling import PickleProblem, find_problem
-from pytest_mpcheck._checks.races import LostUpdate, UnguardedUpdate, analyze
+from pytest_mpcheck._checks.races import LostUpdate, UnguardedUpdate, analyze, shortfall, worst_loss
 from pytest_mpcheck._checks.shared import Array, Lock, RLock, Shared, Value
 from pytest_mpcheck._engine.crew import Crew, CrewBroken, CrewTimeout
 from pytest_mpcheck._engine.supervise import describe_exit
@@ -157,7 +157,6 @@ def check_stress(
     args = _known_locks(args)
     shared = [(path, value) for path, value in _walk(args, "args") if isinstance(value, Shared)]
     name = getattr(target, "__qualname__", None) or repr(target)
-    deadline = time.monotonic() + settings.timeout
     for method in settings.start_methods:
         run = StressRun(method, processes, rounds, settings.seed, name)
         if method != "fork":
@@ -166,6 +165,7 @@ def check_stress(
                 kind = "target" if problem.where.startswith("target") else "arguments"
                 item = target if kind == "target" else method
                 messages.raise_finding(Unpicklable(kind, problem, None, None, item, ""))
+        deadline = time.monotonic() + settings.timeout  # each start method has the whole timeout
         finding = _stress_method(run, target, args, shared, expect, deadline, settings)
         if finding is not None:
             messages.raise_finding(finding)
@@ -184,7 +184,8 @@ def _stress_method(
     """All rounds under one start method; the finding to report, if any."""
     outcomes: Counter[str] = Counter()
     racy_rounds: Counter[tuple[str, int, bool]] = Counter()
-    worst: Counter[tuple[str, int, bool]] = Counter()
+    # Per finding key, what each racy round lost: (shortfall if countable, stale writes).
+    lost: dict[tuple[str, int, bool], list[tuple[float | None, int]]] = {}
     witnesses: dict[tuple[str, int, bool], LostUpdate | UnguardedUpdate] = {}
     failed_expect: list[tuple[int, str]] = []
     prepare = functools.partial(_prepare, run.seed)
@@ -226,7 +227,8 @@ def _stress_method(
             outcome = tuple(obj._snapshot() for _, obj in shared)
             outcomes[repr(outcome[0] if len(outcome) == 1 else outcome)] += 1
             for path, obj in shared:
-                races = analyze(obj._trace.events())
+                events = obj._trace.events()
+                races = analyze(events)
                 for kind, found in ((True, races.lost), (False, races.unguarded)):
                     per_location = Counter(race.location for race in found)
                     for race in found:
@@ -235,7 +237,7 @@ def _stress_method(
                     for location, count in per_location.items():
                         key = (path, location, kind)
                         racy_rounds[key] += 1
-                        worst[key] = max(worst[key], count)
+                        lost.setdefault(key, []).append((shortfall(events, location), count))
             if expect is not None:
                 message = _expect(expect)
                 if message is not None:
@@ -245,21 +247,23 @@ def _stress_method(
     if broken is not None:
         return broken
     histogram = tuple(outcomes.most_common())
-    for lost in (True, False):
-        keys = sorted(key for key in witnesses if key[2] is lost)
+    for is_lost in (True, False):
+        keys = sorted(key for key in witnesses if key[2] is is_lost)
         if keys:
             path, location, _ = max(keys, key=lambda key: racy_rounds[key])
             obj = dict(shared)[path]
-            key = (path, location, lost)
+            key = (path, location, is_lost)
+            amount, counted = worst_loss(lost[key])
             return RaceFinding(
                 run,
-                lost,
+                is_lost,
                 describe_shared(path, obj),
                 location_name(obj, location),
                 witnesses[key],
                 rounds_run,
                 racy_rounds[key],
-                worst[key],
+                amount,
+                counted,
                 histogram,
             )
     if failed_expect:

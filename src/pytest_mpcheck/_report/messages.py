@@ -14,6 +14,7 @@ from typing import Any, NoReturn
 from pytest_mpcheck._checks.findings import (
     ExpectFailure,
     Finding,
+    Incomparable,
     MemberDied,
     Mismatch,
     MultisetMismatch,
@@ -39,6 +40,7 @@ from pytest_mpcheck._errors import (
     CheckTimeoutError,
     ExceptionMismatchError,
     ExpectationError,
+    IncomparableError,
     LostUpdateError,
     MpCheckError,
     NondeterministicError,
@@ -51,8 +53,10 @@ from pytest_mpcheck._errors import (
 from pytest_mpcheck._report.witness import histogram, witness_table
 
 __all__ = [
+    "DAEMONIC",
     "EXCEPTION_MISMATCH",
     "EXPECT_FAILED",
+    "INCOMPARABLE",
     "LEAKED",
     "LOST_UPDATE",
     "MULTISET_MISMATCH",
@@ -74,6 +78,7 @@ RESULT_MISMATCH = "parallel result differs from the sequential run"
 EXCEPTION_MISMATCH = "parallel and sequential runs disagree on an exception"
 MULTISET_MISMATCH = "unordered parallel results are not the sequential results in some order"
 NONDETERMINISTIC = "function is nondeterministic: two sequential runs differ"
+INCOMPARABLE = "results cannot be compared by value"
 UNPICKLABLE = "cannot be pickled"
 UNLOADABLE = "a worker could not load what it was sent"
 TIMEOUT = "check timed out"
@@ -138,8 +143,39 @@ def _trace_tail(trace: str) -> str:
     return "\n".join(["  worker traceback (last lines):", *(f"    {line}" for line in tail)])
 
 
-def _verdict_lines(run: Run, verdicts: Mapping[str, Finding | None]) -> list[str]:
-    """Which other start methods differ too, and the likely cause the pattern suggests."""
+#: What a pool worker that starts processes of its own gets (pool workers are daemonic).
+DAEMONIC = "daemonic processes are not allowed to have children"
+_NESTED_POOL_HINT = (
+    "hint: func starts processes of its own (a Pool, a Process, an executor) inside a pool "
+    "worker, and pool workers are daemonic: they may not have children. Call the function "
+    "that starts the pool directly in the test, or map the function each of its workers runs."
+)
+
+
+def _hint(
+    finding: Mismatch | MultisetMismatch, verdicts: Mapping[str, Finding | None]
+) -> str | None:
+    """The likely cause that what was observed points to, if it points to one."""
+    parallel = finding.parallel if isinstance(finding, Mismatch) else None
+    if isinstance(parallel, Raised) and DAEMONIC in str(parallel.exc):
+        return _NESTED_POOL_HINT
+    # A pattern across start methods hints at a cause; one method alone shows none.
+    if len(verdicts) < 2:
+        return None
+    differ = {method for method, verdict in verdicts.items() if verdict is not None}
+    if differ and "fork" in verdicts and "fork" not in differ:
+        return _STATE_HINT
+    values_differ = isinstance(finding, MultisetMismatch) or isinstance(parallel, Returned)
+    if differ == set(verdicts) and values_differ:
+        return _WORKER_STATE_HINT
+    return None
+
+
+def _verdict_lines(
+    finding: Mismatch | MultisetMismatch, verdicts: Mapping[str, Finding | None]
+) -> list[str]:
+    """Which other start methods differ too, and the likely cause, if any."""
+    run = finding.run
     differ = [m for m in verdicts if m != run.method and verdicts[m] is not None]
     same = [m for m in verdicts if verdicts[m] is None]
     lines = []
@@ -147,13 +183,9 @@ def _verdict_lines(run: Run, verdicts: Mapping[str, Finding | None]) -> list[str
         lines.append(f"  also differs under: {', '.join(differ)}")
     if same:
         lines.append(f"  matches under: {', '.join(same)}")
-    # A pattern across start methods hints at a cause; one method alone shows none.
-    if len(verdicts) < 2:
-        return lines
-    if "fork" in same and not {run.method, *differ} & {"fork"}:
-        lines.append(f"  {_STATE_HINT}")
-    elif not same:
-        lines.append(f"  {_WORKER_STATE_HINT}")
+    hint = _hint(finding, verdicts)
+    if hint is not None:
+        lines.append(f"  {hint}")
     return lines
 
 
@@ -170,7 +202,7 @@ def _mismatch(
         f"  index {finding.index} of {finding.total}, input: {short_repr(finding.item)}",
         f"    sequential: {_describe(finding.sequential)}",
         f"    parallel:   {_describe(finding.parallel)}",
-        *_verdict_lines(run, verdicts),
+        *_verdict_lines(finding, verdicts),
     ]
     if isinstance(finding.parallel, Raised):
         lines.append(_trace_tail(finding.parallel.trace))
@@ -195,7 +227,7 @@ def _multiset(finding: MultisetMismatch, verdicts: Mapping[str, Finding | None])
                 lines.append(f"    {short_repr(value)}  (index {index}, input: {short_repr(item)})")
             if len(entries) > 5:
                 lines.append(f"    ... and {len(entries) - 5} more")
-    lines.extend(_verdict_lines(run, verdicts))
+    lines.extend(_verdict_lines(finding, verdicts))
     return "\n".join(lines)
 
 
@@ -211,6 +243,23 @@ def _nondeterministic(finding: Nondeterminism) -> str:
             "  func depends on randomness, time, or state it keeps across calls. Make its "
             "result depend only on its input (seed randomness from the input, pass time in), "
             "or check a deterministic property of the result instead.",
+        ]
+    )
+
+
+def _incomparable(finding: Incomparable) -> str:
+    run = finding.run
+    return "\n".join(
+        [
+            f"{INCOMPARABLE}: the result for index {finding.index} is or holds {finding.what}",
+            f"  {_context(run)}",
+            f"  input: {short_repr(finding.item)}, sequential result: {short_repr(finding.value)}",
+            "  why: such an object equals only itself, never a copy of it, so a result from a "
+            "worker (or from another call) can never equal the sequential one, whatever the "
+            "code does.",
+            "  what to do: return a value that compares by content: list(...) or tuple(...) of "
+            "an iterator, map object or generator, future.result() of a future; give a class "
+            "an __eq__ (a @dataclass has one).",
         ]
     )
 
@@ -356,17 +405,32 @@ def _outcomes(finding: RaceFinding | ExpectFailure) -> str:
     return f"  outcomes over {finding.rounds_run} rounds{skipped}: {histogram(finding.histogram)}"
 
 
+def _loss(finding: RaceFinding) -> str:
+    """How much was lost: the shortfall of the final value where it can be counted,
+    else the writes based on a stale read."""
+    amount = f"{finding.worst_lost:g}"
+    where = f"{finding.subject}{finding.location}"
+    if finding.run.in_block:
+        if finding.counted:
+            return f"the final value of {where} fell {amount} short of what its updates add up to"
+        return f"{amount} write(s) to {where} were based on a stale read"
+    if finding.counted:
+        return (
+            f"in the worst round its final value fell {amount} short of what its updates add up to"
+        )
+    return f"the worst round had {amount} write(s) based on a stale read"
+
+
 def _race(finding: RaceFinding) -> tuple[type[MpCheckError], str]:
     run = finding.run
     witness = finding.witness
     if isinstance(witness, LostUpdate):
+        target = f"{finding.subject}{finding.location}"
         headline = (
-            f"{LOST_UPDATE} in an instrument() block (seed {run.seed}): {finding.worst_lost} "
-            f"writes to {finding.subject}{finding.location} were lost"
+            f"{LOST_UPDATE} in an instrument() block (seed {run.seed}): {_loss(finding)}"
             if run.in_block
             else f"{LOST_UPDATE} under {run.method} (seed {run.seed}): {finding.racy_rounds} of "
-            f"{finding.rounds_run} rounds run lost writes to {finding.subject}"
-            f"{finding.location}; worst round lost {finding.worst_lost}"
+            f"{finding.rounds_run} rounds run lost writes to {target}; {_loss(finding)}"
         )
         marks = {
             witness.read.step: "stale read",
@@ -457,17 +521,22 @@ def _stress(finding: StressFinding) -> tuple[type[MpCheckError], str]:
 LEAKED = "left behind after the test"
 
 
-def leak_message(test: str, leaks: Sequence[Leak]) -> str:
-    """What a test left running or allocated, one line each; all of it was cleaned up."""
-    lines = [f"{len(leaks)} process(es) or shared object(s) {LEAKED} {test}:"]
+def leak_message(test: str, leaks: Sequence[Leak], released: bool) -> str:
+    """What a test left running or allocated, one line each, and whether it was cleaned up."""
+    lines = [f"{len(leaks)} process(es) or shared memory block(s) {LEAKED} {test}:"]
     for leak in leaks:
         name = f"pid {leak.name}" if leak.kind == "process" else leak.name
         lines.append(f"  {leak.kind} {name}: {leak.detail}")
     lines.append(
-        "  Processes were killed and shared memory unlinked so the next test starts clean; "
-        "a semaphore goes when its lock is collected. Join every process "
-        "you start (use `with Pool(...)`), and unlink shared memory you create; "
-        "--mp-leak-check=warn or off relaxes this check."
+        "  They were killed and unlinked so the next test starts clean."
+        if released
+        else "  They were left as they are (warn changes nothing)."
+    )
+    lines.append(
+        "  Join every process you start (use `with Pool(...)`) and unlink shared memory you "
+        "create. A helper a library keeps alive by design can be allowed by its command line "
+        "in the ini list mp_leak_allow; --mp-leak-check=warn|off or "
+        "@pytest.mark.mpcheck(leak_check=...) relaxes this check."
     )
     return "\n".join(lines)
 
@@ -485,6 +554,8 @@ def format_finding(
         return ResultMismatchError, _multiset(finding, verdicts)
     if isinstance(finding, Nondeterminism):
         return NondeterministicError, _nondeterministic(finding)
+    if isinstance(finding, Incomparable):
+        return IncomparableError, _incomparable(finding)
     if isinstance(finding, Unpicklable):
         return UnpicklableError, _unpicklable(finding)
     if isinstance(finding, Unloadable):
