@@ -2,42 +2,72 @@
 
 from __future__ import annotations
 
+import typing
+from typing import Any
+
 import pytest
 
 from pytest_mpcheck import (
+    CheckTimeoutError,
     ExceptionMismatchError,
+    ExpectationError,
     IncomparableError,
     LostUpdateError,
     NondeterministicError,
     ResultMismatchError,
+    TargetError,
+    UnguardedUpdateError,
+    UnpicklableError,
+    WorkerCrashError,
 )
-from pytest_mpcheck._checks.findings import (
-    INSTRUMENT,
+from pytest_mpcheck._model import (
+    READ,
+    WRITE,
+    Event,
+    ExpectFailure,
+    Finding,
     Incomparable,
+    Leak,
+    LostUpdate,
+    MemberDied,
     Mismatch,
     MultisetMismatch,
     Nondeterminism,
+    PickleProblem,
     RaceFinding,
     Raised,
     Returned,
     Run,
+    RunBroken,
+    RunTimeout,
+    StressFinding,
     StressRun,
+    StressTimeout,
+    TargetRaised,
+    UnguardedUpdate,
+    Unloadable,
+    Unpicklable,
 )
-from pytest_mpcheck._checks.leaks import Leak
-from pytest_mpcheck._checks.races import LostUpdate
-from pytest_mpcheck._checks.trace import READ, WRITE, Event
 from pytest_mpcheck._report import messages
+from pytest_mpcheck._report.advice import PYTEST, SCRIPT
 from pytest_mpcheck._report.messages import (
     EXCEPTION_MISMATCH,
+    EXPECT_FAILED,
     INCOMPARABLE,
     LEAKED,
     LOST_UPDATE,
     MULTISET_MISMATCH,
     NONDETERMINISTIC,
     RESULT_MISMATCH,
+    TARGET_RAISED,
+    TIMEOUT,
+    UNGUARDED_UPDATE,
+    UNLOADABLE,
+    UNPICKLABLE,
+    WORKER_CRASH,
+    error_for,
     format_finding,
     leak_message,
-    raise_finding,
     short_repr,
 )
 
@@ -162,11 +192,11 @@ def test_nondeterminism() -> None:
     assert "not caused by parallelism" in text
 
 
-def test_raise_finding_raises_the_class_with_the_message() -> None:
+def test_error_for_makes_the_class_with_the_message() -> None:
     finding = Mismatch(RUN, 1, 5, 1, Returned(10), Returned(1))
-    with pytest.raises(ResultMismatchError) as caught:
-        raise_finding(finding)
-    assert str(caught.value) == format_finding(finding)[1]
+    error = error_for(finding)
+    assert type(error) is ResultMismatchError
+    assert str(error) == format_finding(finding)[1]
 
 
 # --- hints: each chosen by what was observed -------------------------------------------
@@ -241,7 +271,7 @@ def _race(counted: bool, in_block: bool = False) -> RaceFinding:
     read = Event(0, 1, 11, READ, 0, 1, 0, "c.py", 3, (), False)
     other = Event(1, 2, 22, WRITE, 0, 1, 1, "c.py", 3, (), False)
     write = Event(2, 1, 11, WRITE, 0, 1, 1, "c.py", 3, (), False)
-    run = StressRun(INSTRUMENT if in_block else "fork", 2, 20, 5, "inc")
+    run = StressRun(None if in_block else "fork", 2, 20, 5, "inc")
     witness = LostUpdate(0, read, other, write, (read, other, write))
     return RaceFinding(
         run, True, "args[0] (Value of c_int)", ".value", witness, 3, 2, 260, counted, (("140", 3),)
@@ -289,3 +319,145 @@ def test_leak_message_in_warn_mode_touches_nothing() -> None:
     text = leak_message("t.py::test_x", LEAKS, released=False)
     assert "  They were left as they are (warn changes nothing)." in text.splitlines()
     assert "killed" not in text
+
+
+# --- every finding has one registration, and every formatter its test --------------------
+
+PROBLEM = PickleProblem("function", "a lambda", "a lambda has no name", "use def", "err")
+STRESS = StressRun("spawn", 2, 20, 5, "inc")
+
+
+def test_every_finding_kind_has_a_formatter() -> None:
+    kinds = {*typing.get_args(Finding), *typing.get_args(StressFinding)}
+    for kind in kinds:
+        assert kind in messages._REGISTRY, kind
+
+
+@pytest.mark.parametrize(
+    ("finding", "error", "first_line"),
+    [
+        pytest.param(
+            Unpicklable("function", PROBLEM, None, None, abs, "", "square (m.py:3)"),
+            UnpicklableError,
+            f"the function square (m.py:3) {UNPICKLABLE} to send it to the workers "
+            "(before any worker started)",
+            id="function",
+        ),
+        pytest.param(
+            Unpicklable(
+                "argument",
+                PickleProblem("argument at index 2", "a lock", "no", "pass ids", "e"),
+                None,
+                2,
+                "x",
+                "",
+            ),
+            UnpicklableError,
+            f"input at index 2 {UNPICKLABLE} to send it to a worker (before any worker started)",
+            id="argument",
+        ),
+        pytest.param(
+            Unpicklable("value", PROBLEM, RUN, 1, 7, ""),
+            UnpicklableError,
+            f"the result for index 1 {UNPICKLABLE} to send it back from the worker "
+            "(under spawn, via=map)",
+            id="value",
+        ),
+        pytest.param(
+            Unpicklable("arguments", PROBLEM, None, None, (), "", method="forkserver"),
+            UnpicklableError,
+            f"the stress arguments {UNPICKLABLE} to start forkserver processes "
+            "(before any worker started)",
+            id="arguments",
+        ),
+        pytest.param(
+            Unloadable(RUN, "function", "AttributeError: no scaled", "tests.t"),
+            UnpicklableError,
+            f"{UNLOADABLE}: the function under spawn (via=map)",
+            id="unloadable",
+        ),
+        pytest.param(
+            RunTimeout(RUN, 2.0, 3, 5, ((11, 4, "in", "  File x"),), "main stack"),
+            CheckTimeoutError,
+            f"{TIMEOUT} after 2s under spawn (via=map, processes=2)",
+            id="run timeout",
+        ),
+        pytest.param(
+            RunBroken(RUN, "worker pid 11 died (exit code 3)", 4, "in"),
+            WorkerCrashError,
+            f"{WORKER_CRASH} under spawn (via=map, processes=2): worker pid 11 died "
+            "(exit code 3) while running index 4, input 'in'",
+            id="run broken",
+        ),
+        pytest.param(
+            ExpectFailure(STRESS, 3, "expect() returned False", 2, 5, (("7", 5),)),
+            ExpectationError,
+            f"{EXPECT_FAILED} under spawn (seed 5): 2 of 5 rounds, first in round 3: "
+            "expect() returned False",
+            id="expect",
+        ),
+        pytest.param(
+            TargetRaised(STRESS, 0, 2, "ValueError: boom", "Traceback\nValueError: boom"),
+            TargetError,
+            f"{TARGET_RAISED} under spawn: process 2 in round 0: ValueError: boom",
+            id="target raised",
+        ),
+        pytest.param(
+            StressTimeout(STRESS, 1, (2,), 3.0, ((2, "  File t.py"),)),
+            CheckTimeoutError,
+            f"{TIMEOUT} after 3s under spawn in stress round 1: process(es) 2 did not finish",
+            id="stress timeout",
+        ),
+        pytest.param(
+            MemberDied(STRESS, 1, 2, "killed by SIGKILL"),
+            WorkerCrashError,
+            f"{WORKER_CRASH} under spawn: process 2 in stress round 1 (killed by SIGKILL)",
+            id="member died",
+        ),
+    ],
+)
+def test_each_formatter_from_a_hand_built_finding(
+    finding: Any, error: type[Exception], first_line: str
+) -> None:
+    made, text = format_finding(finding)
+    assert made is error
+    assert text.splitlines()[0] == first_line
+
+
+def test_unguarded_update_message() -> None:
+    read = Event(0, 1, 11, READ, 0, 1, 0, "c.py", 3, (), False)
+    write = Event(1, 1, 11, WRITE, 0, 1, 1, "c.py", 3, (), False)
+    witness = UnguardedUpdate(0, read, write, (read, write))
+    finding = RaceFinding(STRESS, False, "args[0]", ".value", witness, 4, 4, 0, False, (("2", 4),))
+    error, text = format_finding(finding)
+    assert error is UnguardedUpdateError
+    assert text.splitlines()[0] == (
+        f"{UNGUARDED_UPDATE} under spawn (seed 5): args[0].value is written by several "
+        "processes, and a read-modify-write of it holds no lock (4 of 4 rounds)"
+    )
+
+
+# --- advice comes from where the check ran ------------------------------------------------
+
+
+def test_pytest_advice_names_flags_and_the_marker() -> None:
+    _, text = format_finding(_race(counted=True), advice=PYTEST)
+    assert "rerun with --mp-seed=5 --mp-start-methods=fork" in text
+    _, text = format_finding(RunTimeout(RUN, 2.0, 0, 1, (), ""), advice=PYTEST)
+    assert "--mp-timeout or @pytest.mark.mpcheck(timeout=...)" in text
+
+
+def test_script_advice_names_keyword_arguments_only() -> None:
+    for finding in (
+        _race(counted=True),
+        RunTimeout(RUN, 2.0, 0, 1, (), ""),
+        StressTimeout(STRESS, 1, (2,), 3.0, ()),
+        Unloadable(RUN, "function", "AttributeError", "m"),
+        ExpectFailure(STRESS, 3, "no", 2, 5, (("7", 5),)),
+    ):
+        _, text = format_finding(finding, advice=SCRIPT)
+        assert "--mp-" not in text
+        assert "@pytest.mark" not in text
+    _, text = format_finding(_race(counted=True), advice=SCRIPT)
+    assert "seed=5" in text
+    assert "start_methods='fork'" in text

@@ -11,14 +11,8 @@ from typing import Any
 
 import pytest
 
-from pytest_mpcheck._checks.races import (
-    LostUpdate,
-    UnguardedUpdate,
-    analyze,
-    shortfall,
-    worst_loss,
-)
-from pytest_mpcheck._checks.trace import READ, WRITE, Event
+from pytest_mpcheck._checks.races import analyze, shortfall, worst_loss
+from pytest_mpcheck._model import READ, WRITE, Event, LostUpdate, UnguardedUpdate
 from pytest_mpcheck._report.witness import histogram, witness_table
 
 A, B, C = 101, 202, 303

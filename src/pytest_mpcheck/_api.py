@@ -23,6 +23,9 @@ from ._checks.shared import Array, Lock, RLock, Shared, Value
 from ._checks.stress import StressReport, check_stress
 from ._engine.pools import engine
 from ._errors import MpCheckError
+from ._model import Found
+from ._report.advice import SCRIPT, Advice
+from ._report.messages import error_for
 from ._report.summary import make_record
 from ._settings import (
     Settings,
@@ -54,7 +57,7 @@ class TestRecord:
     started: int = 0
 
 
-_active: list[tuple[Settings, TestRecord]] = []
+_active: list[tuple[Settings, TestRecord, Advice]] = []
 _fallback: list[Settings] = []
 
 
@@ -69,15 +72,27 @@ def active_settings() -> Settings:
 
 
 @contextlib.contextmanager
-def using(settings: Settings, record: TestRecord | None = None) -> Iterator[TestRecord]:
-    """Make ``settings`` the active ones for the block; yields what the checks record."""
+def using(
+    settings: Settings, record: TestRecord | None = None, advice: Advice = SCRIPT
+) -> Iterator[TestRecord]:
+    """Make ``settings`` the active ones for the block; yields what the checks record.
+
+    ``advice`` words how a failure's message tells the user to rerun: the pytest
+    plugin passes its command-line flags; a script gets keyword arguments.
+    """
     record = record or TestRecord()
-    _active.append((settings, record))
+    _active.append((settings, record, advice))
     trace.set_seed(settings.seed)
     try:
         yield record
     finally:
         _active.pop()
+
+
+def _error(found: Found) -> MpCheckError:
+    """The finding a check found, as the error the user sees, with advice for where it ran."""
+    advice = _active[-1][2] if _active else SCRIPT
+    return error_for(found.finding, found.verdicts, advice)
 
 
 def _note(text: str) -> None:
@@ -182,15 +197,18 @@ class MpCheck:
             if isinstance(iterable, Iterable):
                 iterable = list(iterable)
                 facts["items"] = len(iterable)
-            return check_map_equal(
-                func,
-                iterable,
-                via=via,
-                processes=workers,
-                chunksize=chunksize,
-                settings=settings,
-                engine=engine(),
-            )
+            try:
+                return check_map_equal(
+                    func,
+                    iterable,
+                    via=via,
+                    processes=workers,
+                    chunksize=chunksize,
+                    settings=settings,
+                    engine=engine(),
+                )
+            except Found as found:
+                raise _error(found) from None
 
     def stress(
         self,
@@ -218,9 +236,12 @@ class MpCheck:
         workers = settings.processes if processes is None else parse_processes(processes)
         count = settings.rounds if rounds is None else parse_rounds(rounds)
         with _checking("stress", settings, workers, rounds=count):
-            report = check_stress(
-                target, args, processes=workers, rounds=count, expect=expect, settings=settings
-            )
+            try:
+                report = check_stress(
+                    target, args, processes=workers, rounds=count, expect=expect, settings=settings
+                )
+            except Found as found:
+                raise _error(found) from None
         _note(report.summary())
         return report
 
@@ -251,7 +272,10 @@ class _RecordedBlock(Instrumented):
     def __exit__(self, exc_type: object, *exc_info: object) -> None:
         __tracebackhide__ = True
         try:
-            super().__exit__(exc_type, *exc_info)
+            try:
+                super().__exit__(exc_type, *exc_info)
+            except Found as found:
+                raise _error(found) from None
         except BaseException as raised:
             self._check.__exit__(type(raised), raised, raised.__traceback__)
             raise
@@ -261,70 +285,9 @@ class _RecordedBlock(Instrumented):
             self._check.__exit__(None, None, None)
 
 
+# The module-level functions are the methods of one instance bound to the active
+# settings: each operation is defined once, on MpCheck.
 _default = MpCheck()
-
-
-def assert_map_equal(
-    func: Callable[..., Any],
-    iterable: Iterable[Any],
-    *,
-    via: str = "map",
-    processes: int | None = None,
-    chunksize: int | None = None,
-    start_methods: str | Iterable[str] | None = None,
-) -> list[Any]:
-    """Assert that mapping ``func`` in parallel returns what ``list(map(func, items))`` does.
-
-    The module-level form of ``MpCheck.assert_map_equal``, with the active
-    settings (the running test's under pytest, the defaults elsewhere).
-    ``via`` is one of ``map``, ``imap``, ``imap_unordered`` (compared as a
-    multiset), ``starmap`` (items are argument tuples), ``map_async`` or
-    ``executor`` (``ProcessPoolExecutor.map``).  Raises an ``MpCheckError``
-    subclass naming the first difference; ``ValueError``/``TypeError`` on misuse.
-    Returns the parallel results.
-    """
-    __tracebackhide__ = True
-    return _default.assert_map_equal(
-        func,
-        iterable,
-        via=via,
-        processes=processes,
-        chunksize=chunksize,
-        start_methods=start_methods,
-    )
-
-
-def stress(
-    target: Callable[..., Any],
-    *args: Any,
-    processes: int | None = None,
-    rounds: int | None = None,
-    expect: Callable[[], Any] | None = None,
-    start_methods: str | Iterable[str] | None = None,
-) -> StressReport:
-    """Run ``target(*args)`` in real processes, round after round, and check shared state.
-
-    The module-level form of ``MpCheck.stress``, with the active settings.
-    Instrumented ``Value``/``Array`` objects in ``args`` are reset before each
-    round; ``expect()`` must hold after each.  Raises an ``MpCheckError``
-    subclass for a lost or unguarded update, a failed ``expect``, the target
-    raising, a hang or a dead process; returns what a passing run covered.
-    """
-    __tracebackhide__ = True
-    return _default.stress(
-        target,
-        *args,
-        processes=processes,
-        rounds=rounds,
-        expect=expect,
-        start_methods=start_methods,
-    )
-
-
-def instrument() -> Instrumented:
-    """Inside the block, ``multiprocessing.Value/Array/Lock/RLock`` are instrumented.
-
-    The module-level form of ``MpCheck.instrument``, with the active settings.
-    Leaving the block raises the first lost or unguarded update seen.
-    """
-    return _default.instrument()
+assert_map_equal = _default.assert_map_equal
+stress = _default.stress
+instrument = _default.instrument

@@ -109,12 +109,13 @@ def _item_settings(item: pytest.Item) -> Settings:
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, None, None]:
     from ._api import TestRecord, close_pools, using
+    from ._report.advice import PYTEST
 
     settings = _item_settings(item)
     item.stash[_ITEM_SETTINGS] = settings
     record = TestRecord(on_first_check=lambda: _snapshot(item, only_if_missing=True))
     item.stash[_RECORD] = record
-    with using(settings, record):
+    with using(settings, record, PYTEST):
         yield
     close_pools()
 
@@ -167,8 +168,7 @@ def pytest_runtest_teardown(item: pytest.Item) -> None:
         return
     from ._api import close_pools
     from ._checks.leaks import find_leaks, release
-    from ._errors import LeakError
-    from ._report.messages import leak_message
+    from ._report.messages import leak_error, leak_message
 
     close_pools()
     settings = item.stash[_ITEM_SETTINGS]
@@ -180,7 +180,7 @@ def pytest_runtest_teardown(item: pytest.Item) -> None:
         return
     if settings.leak_check == "error":
         release(leaks)
-        raise LeakError(leak_message(item.nodeid, leaks, released=True))
+        raise leak_error(item.nodeid, leaks)
     item.stash[_LEAK_WARNING] = leak_message(item.nodeid, leaks, released=False)
 
 

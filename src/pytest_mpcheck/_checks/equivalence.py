@@ -18,24 +18,9 @@ import pickle
 import traceback
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from pytest_mpcheck._checks.compare import identity_only, multiset_difference, values_equal
-from pytest_mpcheck._checks.findings import (
-    Finding,
-    Incomparable,
-    Mismatch,
-    MultisetMismatch,
-    Nondeterminism,
-    Raised,
-    Result,
-    Returned,
-    Run,
-    RunBroken,
-    RunTimeout,
-    Unloadable,
-    Unpicklable,
-)
 from pytest_mpcheck._checks.pickling import describe_object, explain_failure, pickle_or_explain
 from pytest_mpcheck._checks.task import (
     RAISED,
@@ -46,7 +31,23 @@ from pytest_mpcheck._checks.task import (
     problem_of,
 )
 from pytest_mpcheck._engine.pools import VIAS, Engine, PoolBroken, PoolTimeout
-from pytest_mpcheck._report import messages
+from pytest_mpcheck._model import (
+    Finding,
+    Found,
+    Incomparable,
+    Mismatch,
+    MultisetMismatch,
+    Nondeterminism,
+    Raised,
+    Result,
+    Returned,
+    Run,
+    RunBroken,
+    RunTimeout,
+    TravelKind,
+    Unloadable,
+    Unpicklable,
+)
 from pytest_mpcheck._settings import Settings
 
 __all__ = ["check_map_equal"]
@@ -77,7 +78,7 @@ def check_map_equal(
     settings: Settings,
     engine: Engine,
 ) -> list[Any]:
-    """Raise an ``MpCheckError`` if any parallel run differs from the sequential one.
+    """Raise ``Found`` with a finding if any parallel run differs from the sequential one.
 
     Returns the first start method's parallel results, in the order ``via`` gave
     them; an item that raised (as it did in the sequential run) holds its exception.
@@ -111,7 +112,7 @@ def check_map_equal(
         except PoolBroken as exc:
             failure = RunBroken(run, exc.detail, exc.job, _item_at(items, exc.job))
         if failure is not None:
-            messages.raise_finding(failure)
+            raise Found(failure)
         parallel[method] = _decode(raw, run, items, func)
         if not arrived:
             arrived = [outcome.position for outcome in raw]
@@ -127,12 +128,12 @@ def check_map_equal(
         return [_unwrapped(results[position]) for position in arrived]
     incomparable = _incomparable(first, reference, items)
     if incomparable is not None:
-        messages.raise_finding(incomparable)
+        raise Found(incomparable)
     second = _sequential(func, items, star)
     drift = _first_disagreement(reference, second, len(items))
     if drift is not None:
         index = drift
-        messages.raise_finding(
+        raise Found(
             Nondeterminism(
                 name,
                 index,
@@ -141,7 +142,7 @@ def check_map_equal(
                 second.result(index),
             )
         )
-    messages.raise_finding(first, verdicts=found)
+    raise Found(first, found)
 
 
 def _unwrapped(result: Result) -> Any:
@@ -191,13 +192,14 @@ def _argument_tuple(item: object, index: int) -> tuple[Any, ...]:
     return tuple(item)
 
 
-def _pickled(obj: Any, kind: str, index: int | None, item: Any) -> bytes:
+def _pickled(obj: Any, kind: TravelKind, index: int | None, item: Any) -> bytes:
     """Pickle what must travel to a worker, or report why it cannot."""
     __tracebackhide__ = True
     packed = pickle_or_explain(obj, "function" if index is None else f"argument at index {index}")
     if isinstance(packed, bytes):
         return packed
-    messages.raise_finding(Unpicklable(kind, packed, None, index, item, ""))
+    named = describe_object(obj) if kind == "function" else ""
+    raise Found(Unpicklable(kind, packed, None, index, item, "", named))
 
 
 def _decode(raw: Sequence[Outcome], run: Run, items: list[Any], func: object) -> dict[int, Result]:
@@ -208,23 +210,24 @@ def _decode(raw: Sequence[Outcome], run: Run, items: list[Any], func: object) ->
         index = outcome.position
         if outcome.kind == UNPICKLABLE:
             kind, problem, extra = problem_of(outcome)
-            messages.raise_finding(
-                Unpicklable(kind, problem, run, index, items[index], extra[0] if extra else "")
+            trace = extra[0] if extra else ""
+            raise Found(
+                Unpicklable(cast("TravelKind", kind), problem, run, index, items[index], trace)
             )
         if outcome.kind == UNLOADABLE:
             where, error = outcome.detail
             module = getattr(func, "__module__", None) or "?"
-            messages.raise_finding(Unloadable(run, where, error, module))
+            raise Found(Unloadable(run, where, error, module))
         assert outcome.payload is not None
-        kind = "raised" if outcome.kind == RAISED else "value"
+        travel: TravelKind = "raised" if outcome.kind == RAISED else "value"
         broken: Unpicklable | None = None
         try:
             value = pickle.loads(outcome.payload)
         except Exception as exc:
-            problem = explain_failure(outcome.payload, f"{kind} for index {index}", exc)
-            broken = Unpicklable(kind, problem, run, index, items[index], "")
+            problem = explain_failure(outcome.payload, f"{travel} for index {index}", exc)
+            broken = Unpicklable(travel, problem, run, index, items[index], "")
         if broken is not None:
-            messages.raise_finding(broken)
+            raise Found(broken)
         results[index] = (
             Raised(value, outcome.detail[0]) if outcome.kind == RAISED else Returned(value)
         )

@@ -16,11 +16,10 @@ from collections import Counter
 from typing import Any
 
 from pytest_mpcheck._checks import trace
-from pytest_mpcheck._checks.findings import INSTRUMENT, RaceFinding, StressRun
 from pytest_mpcheck._checks.races import analyze, shortfall, worst_loss
 from pytest_mpcheck._checks.shared import Array, Lock, RLock, Shared, Value
 from pytest_mpcheck._checks.stress import describe_shared, location_name
-from pytest_mpcheck._report import messages
+from pytest_mpcheck._model import Found, RaceFinding, StressRun
 from pytest_mpcheck._settings import Settings
 
 __all__ = ["Instrumented"]
@@ -86,12 +85,12 @@ def _raise_races(created: list[Shared], settings: Settings) -> None:
             if not found:
                 continue
             pids = {event.pid for event in events}
-            run = StressRun(INSTRUMENT, len(pids), 1, settings.seed, INSTRUMENT)
+            run = StressRun(None, len(pids), 1, settings.seed, "instrument()")
             worst = Counter(race.location for race in found)
             location, count = worst.most_common(1)[0]
             witness = next(race for race in found if race.location == location)
             amount, counted = worst_loss([(shortfall(events, location), count)])
-            messages.raise_finding(
+            raise Found(
                 RaceFinding(
                     run,
                     lost,

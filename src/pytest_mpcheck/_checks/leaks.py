@@ -33,14 +33,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from pytest_mpcheck._engine.supervise import descendants, kill_tree
+from pytest_mpcheck._model import Leak, LeakKind
 
-__all__ = ["Leak", "Snapshot", "find_leaks", "helper_pids", "release"]
+__all__ = ["Snapshot", "find_leaks", "helper_pids", "release"]
 
 #: How long processes found alive after a test get to exit on their own.
 GRACE_SECONDS = 1.0
 _GRACE_POLL = 0.02
 
-_SHARED_MEMORY = "shared_memory"
+_SHARED_MEMORY: LeakKind = "shared_memory"
 _registered: dict[str, str] = {}
 
 #: Packages that carry a copy of loky, with its own resource tracker and executor.
@@ -66,16 +67,6 @@ def _watch_registry() -> None:
     watched_register._mpcheck = True  # type: ignore[attr-defined]
     tracker.register = watched_register
     tracker.unregister = watched_unregister
-
-
-@dataclass(frozen=True)
-class Leak:
-    """One thing left behind: a process (pid) or a shared memory block."""
-
-    kind: str
-    name: str
-    detail: str
-    pid: int = 0
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,9 @@ import socket
 import sys
 import threading
 import types
-from dataclasses import dataclass
 from typing import Any
+
+from pytest_mpcheck._model import PickleProblem
 
 __all__ = [
     "PickleProblem",
@@ -29,21 +30,6 @@ __all__ = [
 
 _MAX_DEPTH = 6
 _MAX_CHILDREN = 200
-
-
-@dataclass(frozen=True)
-class PickleProblem:
-    """What cannot be pickled, where it sits, why, and what to do about it."""
-
-    where: str
-    what: str
-    reason: str
-    advice: str
-    error: str
-
-    def as_tuple(self) -> tuple[str, str, str, str, str]:
-        """Plain strings, so a worker can send a problem home without risk."""
-        return (self.where, self.what, self.reason, self.advice, self.error)
 
 
 def _error_text(exc: BaseException) -> str:

@@ -18,34 +18,13 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from pytest_mpcheck._checks.trace import READ, Event
+from pytest_mpcheck._model import READ, Event, LostUpdate, UnguardedUpdate
 
-__all__ = ["LostUpdate", "RoundRaces", "UnguardedUpdate", "analyze", "shortfall", "worst_loss"]
+__all__ = ["RoundRaces", "analyze", "shortfall", "worst_loss"]
 
 _WINDOW = 10
 # Witness windows are cut for the first few findings of a round only: they are what is shown.
 _WITNESSES = 3
-
-
-@dataclass(frozen=True)
-class LostUpdate:
-    """``write`` was based on ``read`` and overwrote ``overwritten`` (another process's)."""
-
-    location: int
-    read: Event
-    overwritten: Event
-    write: Event
-    window: tuple[Event, ...]
-
-
-@dataclass(frozen=True)
-class UnguardedUpdate:
-    """A read-modify-write with no known lock held across it, on a shared location."""
-
-    location: int
-    read: Event
-    write: Event
-    window: tuple[Event, ...]
 
 
 @dataclass

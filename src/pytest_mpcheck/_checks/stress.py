@@ -19,22 +19,25 @@ from multiprocessing import synchronize
 from typing import Any
 
 from pytest_mpcheck._checks import trace
-from pytest_mpcheck._checks.findings import (
+from pytest_mpcheck._checks.pickling import describe_object, find_problem
+from pytest_mpcheck._checks.races import analyze, shortfall, worst_loss
+from pytest_mpcheck._checks.shared import Array, Lock, RLock, Shared, Value
+from pytest_mpcheck._engine.crew import Crew, CrewBroken, CrewTimeout
+from pytest_mpcheck._engine.supervise import describe_exit
+from pytest_mpcheck._model import (
     ExpectFailure,
+    Found,
+    LostUpdate,
     MemberDied,
+    PickleProblem,
     RaceFinding,
     StressFinding,
     StressRun,
     StressTimeout,
     TargetRaised,
+    UnguardedUpdate,
     Unpicklable,
 )
-from pytest_mpcheck._checks.pickling import PickleProblem, find_problem
-from pytest_mpcheck._checks.races import LostUpdate, UnguardedUpdate, analyze, shortfall, worst_loss
-from pytest_mpcheck._checks.shared import Array, Lock, RLock, Shared, Value
-from pytest_mpcheck._engine.crew import Crew, CrewBroken, CrewTimeout
-from pytest_mpcheck._engine.supervise import describe_exit
-from pytest_mpcheck._report import messages
 from pytest_mpcheck._settings import Settings
 
 __all__ = ["StressReport", "check_stress", "describe_shared", "location_name"]
@@ -148,7 +151,7 @@ def check_stress(
     expect: Callable[[], Any] | None,
     settings: Settings,
 ) -> StressReport:
-    """Raise an ``MpCheckError`` subclass on a race, a failed ``expect`` or a crash."""
+    """Raise ``Found`` with a finding on a race, a failed ``expect`` or a crash."""
     __tracebackhide__ = True
     if not callable(target):
         raise TypeError(f"target must be callable, not {type(target).__name__}")
@@ -162,17 +165,22 @@ def check_stress(
         if method != "fork":
             problem = find_problem(target, "target") or _fork_lock_in(args, method)
             if problem is not None:
-                kind = "target" if problem.where.startswith("target") else "arguments"
-                item = target if kind == "target" else method
-                messages.raise_finding(Unpicklable(kind, problem, None, None, item, ""))
+                if problem.where.startswith("target"):
+                    found = Unpicklable(
+                        "target", problem, None, None, target, "", describe_object(target)
+                    )
+                else:
+                    found = Unpicklable("arguments", problem, None, None, args, "", method=method)
+                raise Found(found)
         deadline = time.monotonic() + settings.timeout  # each start method has the whole timeout
-        finding = _stress_method(run, target, args, shared, expect, deadline, settings)
+        finding = _stress_method(method, run, target, args, shared, expect, deadline, settings)
         if finding is not None:
-            messages.raise_finding(finding)
+            raise Found(finding)
     return StressReport(name, processes, rounds, settings.start_methods, settings.seed, len(shared))
 
 
 def _stress_method(
+    method: str,
     run: StressRun,
     target: Callable[..., Any],
     args: tuple[Any, ...],
@@ -191,7 +199,7 @@ def _stress_method(
     prepare = functools.partial(_prepare, run.seed)
     broken: StressFinding | None = None
     try:
-        crew = Crew(run.method, run.processes, target, args, prepare, trace.register_own_lock)
+        crew = Crew(method, run.processes, target, args, prepare, trace.register_own_lock)
     except Exception as exc:
         problem = PickleProblem(
             "args",
@@ -202,7 +210,7 @@ def _stress_method(
             "other arguments that pickle",
             f"{type(exc).__name__}: {exc}",
         )
-        return Unpicklable("arguments", problem, None, None, run.method, "")
+        return Unpicklable("arguments", problem, None, None, args, "", method=method)
     rounds_run = 0
     failing_since: float | None = None
     with crew:

@@ -32,7 +32,9 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing import sharedctypes, synchronize
-from typing import Any, NamedTuple
+from typing import Any
+
+from pytest_mpcheck._model import READ, WRITE, Event
 
 __all__ = [
     "CAPACITY",
@@ -49,9 +51,6 @@ __all__ = [
     "register_own_lock",
     "set_seed",
 ]
-
-READ = 1
-WRITE = 2
 
 CAPACITY = 4096
 #: Probability of a pause after each instrumented read.
@@ -72,22 +71,6 @@ INTERNAL_FILES = {__file__}
 # children and pickled to spawn/forkserver children alike, where a lock made
 # by the fork context may not be sent to a spawn child.
 _LOCK_CONTEXT = multiprocessing.get_context("spawn")
-
-
-class Event(NamedTuple):
-    """One decoded record: ``step`` is its position in the object's access order."""
-
-    step: int
-    proc: int
-    pid: int
-    op: int
-    lo: int
-    hi: int
-    value: Any
-    file: str
-    line: int
-    held: tuple[tuple[int, int], ...]
-    foreign: bool
 
 
 @dataclass

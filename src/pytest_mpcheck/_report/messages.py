@@ -8,13 +8,31 @@ are module constants so tests can match them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any, NoReturn
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
-from pytest_mpcheck._checks.findings import (
+from pytest_mpcheck._errors import (
+    CheckTimeoutError,
+    ExceptionMismatchError,
+    ExpectationError,
+    IncomparableError,
+    LeakError,
+    LostUpdateError,
+    MpCheckError,
+    NondeterministicError,
+    ResultMismatchError,
+    TargetError,
+    UnguardedUpdateError,
+    UnpicklableError,
+    WorkerCrashError,
+)
+from pytest_mpcheck._model import (
     ExpectFailure,
     Finding,
     Incomparable,
+    Leak,
+    LostUpdate,
     MemberDied,
     Mismatch,
     MultisetMismatch,
@@ -33,23 +51,7 @@ from pytest_mpcheck._checks.findings import (
     Unloadable,
     Unpicklable,
 )
-from pytest_mpcheck._checks.leaks import Leak
-from pytest_mpcheck._checks.pickling import describe_object
-from pytest_mpcheck._checks.races import LostUpdate
-from pytest_mpcheck._errors import (
-    CheckTimeoutError,
-    ExceptionMismatchError,
-    ExpectationError,
-    IncomparableError,
-    LostUpdateError,
-    MpCheckError,
-    NondeterministicError,
-    ResultMismatchError,
-    TargetError,
-    UnguardedUpdateError,
-    UnpicklableError,
-    WorkerCrashError,
-)
+from pytest_mpcheck._report.advice import PYTEST, Advice
 from pytest_mpcheck._report.witness import histogram, witness_table
 
 __all__ = [
@@ -68,9 +70,10 @@ __all__ = [
     "UNLOADABLE",
     "UNPICKLABLE",
     "WORKER_CRASH",
+    "error_for",
     "format_finding",
+    "leak_error",
     "leak_message",
-    "raise_finding",
     "short_repr",
 ]
 
@@ -143,6 +146,33 @@ def _trace_tail(trace: str) -> str:
     return "\n".join(["  worker traceback (last lines):", *(f"    {line}" for line in tail)])
 
 
+@dataclass(frozen=True)
+class _Context:
+    """What a message needs besides its finding: every start method's verdict, and
+    how the user reruns a check where it ran."""
+
+    verdicts: Mapping[str, Finding | None]
+    advice: Advice
+
+
+_Formatter = Callable[[Any, _Context], str]
+_ErrorOf = Callable[[Any], type[MpCheckError]]
+# One registration per finding: its error class (or how to choose it) and its formatter.
+_REGISTRY: dict[type[Any], tuple[_ErrorOf, _Formatter]] = {}
+_F = TypeVar("_F", bound=Callable[..., str])
+
+
+def _formats(kind: type[Any], error: type[MpCheckError] | _ErrorOf) -> Callable[[_F], _F]:
+    """Register the decorated function as the formatter of ``kind``."""
+
+    def register(formatter: _F) -> _F:
+        choose: _ErrorOf = (lambda _: error) if isinstance(error, type) else error
+        _REGISTRY[kind] = (choose, formatter)
+        return formatter
+
+    return register
+
+
 #: What a pool worker that starts processes of its own gets (pool workers are daemonic).
 DAEMONIC = "daemonic processes are not allowed to have children"
 _NESTED_POOL_HINT = (
@@ -189,12 +219,17 @@ def _verdict_lines(
     return lines
 
 
-def _mismatch(
-    finding: Mismatch, verdicts: Mapping[str, Finding | None]
-) -> tuple[type[MpCheckError], str]:
+def _either_raised(finding: Mismatch) -> bool:
+    return isinstance(finding.sequential, Raised) or isinstance(finding.parallel, Raised)
+
+
+@_formats(
+    Mismatch,
+    lambda finding: ExceptionMismatchError if _either_raised(finding) else ResultMismatchError,
+)
+def _mismatch(finding: Mismatch, context: _Context) -> str:
     run = finding.run
-    either_raised = isinstance(finding.sequential, Raised) or isinstance(finding.parallel, Raised)
-    headline = EXCEPTION_MISMATCH if either_raised else RESULT_MISMATCH
+    headline = EXCEPTION_MISMATCH if _either_raised(finding) else RESULT_MISMATCH
     lines = [
         f"{headline} at index {finding.index} under {run.method} "
         f"(via={run.via}, processes={run.processes}, chunksize={_chunks(run)})",
@@ -202,15 +237,15 @@ def _mismatch(
         f"  index {finding.index} of {finding.total}, input: {short_repr(finding.item)}",
         f"    sequential: {_describe(finding.sequential)}",
         f"    parallel:   {_describe(finding.parallel)}",
-        *_verdict_lines(finding, verdicts),
+        *_verdict_lines(finding, context.verdicts),
     ]
     if isinstance(finding.parallel, Raised):
         lines.append(_trace_tail(finding.parallel.trace))
-    error: type[MpCheckError] = ExceptionMismatchError if either_raised else ResultMismatchError
-    return error, "\n".join(lines)
+    return "\n".join(lines)
 
 
-def _multiset(finding: MultisetMismatch, verdicts: Mapping[str, Finding | None]) -> str:
+@_formats(MultisetMismatch, ResultMismatchError)
+def _multiset(finding: MultisetMismatch, context: _Context) -> str:
     run = finding.run
     lines = [
         f"{MULTISET_MISMATCH} under {run.method} "
@@ -227,11 +262,12 @@ def _multiset(finding: MultisetMismatch, verdicts: Mapping[str, Finding | None])
                 lines.append(f"    {short_repr(value)}  (index {index}, input: {short_repr(item)})")
             if len(entries) > 5:
                 lines.append(f"    ... and {len(entries) - 5} more")
-    lines.extend(_verdict_lines(finding, verdicts))
+    lines.extend(_verdict_lines(finding, context.verdicts))
     return "\n".join(lines)
 
 
-def _nondeterministic(finding: Nondeterminism) -> str:
+@_formats(Nondeterminism, NondeterministicError)
+def _nondeterministic(finding: Nondeterminism, context: _Context) -> str:
     return "\n".join(
         [
             f"{NONDETERMINISTIC} ({finding.func}, at index {finding.index})",
@@ -247,7 +283,8 @@ def _nondeterministic(finding: Nondeterminism) -> str:
     )
 
 
-def _incomparable(finding: Incomparable) -> str:
+@_formats(Incomparable, IncomparableError)
+def _incomparable(finding: Incomparable, context: _Context) -> str:
     run = finding.run
     return "\n".join(
         [
@@ -286,12 +323,12 @@ _ROOTS = {
 }
 
 
-def _unpicklable(finding: Unpicklable) -> str:
+@_formats(Unpicklable, UnpicklableError)
+def _unpicklable(finding: Unpicklable, context: _Context) -> str:
     problem = finding.problem
     # A function or target is named as itself; the culprit line says what inside it fails.
-    named = describe_object(finding.item) if finding.kind in ("function", "target") else ""
     title = _UNPICKLABLE_TITLES[finding.kind].format(
-        what=named, index=finding.index, method=finding.item
+        what=finding.named, index=finding.index, method=finding.method
     )
     where = (
         "before any worker started"
@@ -319,7 +356,8 @@ def _unpicklable(finding: Unpicklable) -> str:
     return "\n".join(lines)
 
 
-def _unloadable(finding: Unloadable) -> str:
+@_formats(Unloadable, UnpicklableError)
+def _unloadable(finding: Unloadable, context: _Context) -> str:
     run = finding.run
     return "\n".join(
         [
@@ -330,7 +368,7 @@ def _unloadable(finding: Unloadable) -> str:
             f"by module name, and module {finding.module!r} could not provide them there.",
             "  what to do: define them in an importable module (a package or a module on "
             "sys.path), not in a test file collected with --import-mode=importlib, not in an "
-            "interactive __main__; or leave this start method out with --mp-start-methods.",
+            f"interactive __main__; or {context.advice.without_method()}.",
         ]
     )
 
@@ -342,7 +380,8 @@ def _stacks(title: str, text: str, limit: int = _STACK_LINES) -> list[str]:
     return [f"  {title}", *(f"    {line}" for line in lines)]
 
 
-def _timeout(finding: RunTimeout) -> str:
+@_formats(RunTimeout, CheckTimeoutError)
+def _timeout(finding: RunTimeout, context: _Context) -> str:
     run = finding.run
     lines = [
         f"{TIMEOUT} after {finding.timeout:g}s under {run.method} "
@@ -357,13 +396,14 @@ def _timeout(finding: RunTimeout) -> str:
     if finding.parent:
         lines += _stacks("test process:", finding.parent, limit=12)
     lines.append(
-        "  A task hangs (a deadlock, a wait that never ends) or is just slow: raise the limit "
-        "with --mp-timeout or @pytest.mark.mpcheck(timeout=...) if so."
+        "  A task hangs (a deadlock, a wait that never ends) or is just slow: "
+        f"{context.advice.more_time()} if so."
     )
     return "\n".join(lines)
 
 
-def _broken(finding: RunBroken) -> str:
+@_formats(RunBroken, WorkerCrashError)
+def _broken(finding: RunBroken, context: _Context) -> str:
     run = finding.run
     doing = (
         ""
@@ -379,12 +419,6 @@ def _broken(finding: RunBroken) -> str:
             "or the out-of-memory killer); a plain Pool would wait forever for its result.",
         ]
     )
-
-
-def _rerun(run: StressRun) -> str:
-    if run.in_block:
-        return f"rerun with --mp-seed={run.seed}"
-    return f"rerun with --mp-seed={run.seed} --mp-start-methods={run.method}"
 
 
 def _stress_context(run: StressRun) -> str:
@@ -421,7 +455,13 @@ def _loss(finding: RaceFinding) -> str:
     return f"the worst round had {amount} write(s) based on a stale read"
 
 
-def _race(finding: RaceFinding) -> tuple[type[MpCheckError], str]:
+@_formats(
+    RaceFinding,
+    lambda finding: (
+        LostUpdateError if isinstance(finding.witness, LostUpdate) else UnguardedUpdateError
+    ),
+)
+def _race(finding: RaceFinding, context: _Context) -> str:
     run = finding.run
     witness = finding.witness
     if isinstance(witness, LostUpdate):
@@ -441,7 +481,6 @@ def _race(finding: RaceFinding) -> tuple[type[MpCheckError], str]:
             f"{witness.read.step}; another process wrote at step {witness.overwritten.step} "
             "in between, and that write was lost."
         )
-        error: type[MpCheckError] = LostUpdateError
     else:
         where = "in an instrument() block" if run.in_block else f"under {run.method}"
         headline = (
@@ -455,7 +494,6 @@ def _race(finding: RaceFinding) -> tuple[type[MpCheckError], str]:
             "  No update happened to be lost in these rounds, but nothing stops another "
             "process from writing between this read and this write."
         )
-        error = UnguardedUpdateError
     lines = [
         headline,
         _stress_context(run),
@@ -464,52 +502,65 @@ def _race(finding: RaceFinding) -> tuple[type[MpCheckError], str]:
         f"  final value: {finding.histogram[0][0]}" if run.in_block else _outcomes(finding),
         "  fix: hold one lock across the read and the write, e.g. "
         "`with counter.get_lock(): counter.value += 1`",
-        f"  {_rerun(run)} (the seed fixes the noise schedule, not the OS scheduler)",
+        f"  {context.advice.rerun(run.seed, run.method)} (the seed fixes the noise schedule, "
+        "not the OS scheduler)",
     ]
-    return error, "\n".join(lines)
+    return "\n".join(lines)
 
 
-def _stress(finding: StressFinding) -> tuple[type[MpCheckError], str]:
-    if isinstance(finding, RaceFinding):
-        return _race(finding)
+@_formats(ExpectFailure, ExpectationError)
+def _expect_failed(finding: ExpectFailure, context: _Context) -> str:
     run = finding.run
-    if isinstance(finding, ExpectFailure):
-        return ExpectationError, "\n".join(
-            [
-                f"{EXPECT_FAILED} under {run.method} (seed {run.seed}): "
-                f"{finding.failed_rounds} of {finding.rounds_run} rounds, first in round "
-                f"{finding.round_number}: {finding.message}",
-                _stress_context(run),
-                _outcomes(finding),
-                f"  {_rerun(run)}",
-            ]
-        )
-    if isinstance(finding, TargetRaised):
-        return TargetError, "\n".join(
-            [
-                f"{TARGET_RAISED} under {run.method}: process {finding.label} in round "
-                f"{finding.round_number}: {finding.error}",
-                _stress_context(run),
-                _trace_tail(finding.trace),
-            ]
-        )
-    if isinstance(finding, StressTimeout):
-        waiting = ", ".join(str(label) for label in finding.waiting)
-        return CheckTimeoutError, "\n".join(
-            [
-                f"{TIMEOUT} after {finding.timeout:g}s under {run.method} in stress round "
-                f"{finding.round_number}: process(es) {waiting} did not finish",
-                _stress_context(run),
-                *(
-                    line
-                    for label, stack in finding.stacks
-                    for line in _stacks(f"process {label}:", stack)
-                ),
-                "  The target hangs (a deadlock, a lock never released, a wait on a process "
-                "that never comes). Raise the limit with --mp-timeout if it is just slow.",
-            ]
-        )
-    return WorkerCrashError, "\n".join(
+    return "\n".join(
+        [
+            f"{EXPECT_FAILED} under {run.method} (seed {run.seed}): "
+            f"{finding.failed_rounds} of {finding.rounds_run} rounds, first in round "
+            f"{finding.round_number}: {finding.message}",
+            _stress_context(run),
+            _outcomes(finding),
+            f"  {context.advice.rerun(run.seed, run.method)}",
+        ]
+    )
+
+
+@_formats(TargetRaised, TargetError)
+def _target_raised(finding: TargetRaised, context: _Context) -> str:
+    run = finding.run
+    return "\n".join(
+        [
+            f"{TARGET_RAISED} under {run.method}: process {finding.label} in round "
+            f"{finding.round_number}: {finding.error}",
+            _stress_context(run),
+            _trace_tail(finding.trace),
+        ]
+    )
+
+
+@_formats(StressTimeout, CheckTimeoutError)
+def _stress_timeout(finding: StressTimeout, context: _Context) -> str:
+    run = finding.run
+    waiting = ", ".join(str(label) for label in finding.waiting)
+    more_time = context.advice.more_time()
+    return "\n".join(
+        [
+            f"{TIMEOUT} after {finding.timeout:g}s under {run.method} in stress round "
+            f"{finding.round_number}: process(es) {waiting} did not finish",
+            _stress_context(run),
+            *(
+                line
+                for label, stack in finding.stacks
+                for line in _stacks(f"process {label}:", stack)
+            ),
+            "  The target hangs (a deadlock, a lock never released, a wait on a process "
+            f"that never comes). {more_time[0].upper()}{more_time[1:]} if it is just slow.",
+        ]
+    )
+
+
+@_formats(MemberDied, WorkerCrashError)
+def _member_died(finding: MemberDied, context: _Context) -> str:
+    run = finding.run
+    return "\n".join(
         [
             f"{WORKER_CRASH} under {run.method}: process {finding.label} in stress round "
             f"{finding.round_number} ({finding.exit})",
@@ -542,33 +593,25 @@ def leak_message(test: str, leaks: Sequence[Leak], released: bool) -> str:
 
 
 def format_finding(
-    finding: Finding | StressFinding, verdicts: Mapping[str, Finding | None] | None = None
+    finding: Finding | StressFinding,
+    verdicts: Mapping[str, Finding | None] | None = None,
+    advice: Advice = PYTEST,
 ) -> tuple[type[MpCheckError], str]:
-    """The error class and message for ``finding``."""
-    verdicts = verdicts or {}
-    if isinstance(finding, RaceFinding | ExpectFailure | TargetRaised | StressTimeout | MemberDied):
-        return _stress(finding)
-    if isinstance(finding, Mismatch):
-        return _mismatch(finding, verdicts)
-    if isinstance(finding, MultisetMismatch):
-        return ResultMismatchError, _multiset(finding, verdicts)
-    if isinstance(finding, Nondeterminism):
-        return NondeterministicError, _nondeterministic(finding)
-    if isinstance(finding, Incomparable):
-        return IncomparableError, _incomparable(finding)
-    if isinstance(finding, Unpicklable):
-        return UnpicklableError, _unpicklable(finding)
-    if isinstance(finding, Unloadable):
-        return UnpicklableError, _unloadable(finding)
-    if isinstance(finding, RunTimeout):
-        return CheckTimeoutError, _timeout(finding)
-    return WorkerCrashError, _broken(finding)
+    """The error class and message for ``finding``; ``advice`` words how to rerun."""
+    error_of, formatter = _REGISTRY[type(finding)]
+    return error_of(finding), formatter(finding, _Context(verdicts or {}, advice))
 
 
-def raise_finding(
-    finding: Finding | StressFinding, verdicts: Mapping[str, Finding | None] | None = None
-) -> NoReturn:
-    """Raise the ``MpCheckError`` subclass that reports ``finding``."""
-    __tracebackhide__ = True
-    error, message = format_finding(finding, verdicts)
-    raise error(message)
+def error_for(
+    finding: Finding | StressFinding,
+    verdicts: Mapping[str, Finding | None] | None = None,
+    advice: Advice = PYTEST,
+) -> MpCheckError:
+    """The ``MpCheckError`` that reports ``finding``, ready to raise."""
+    error, message = format_finding(finding, verdicts, advice)
+    return error(message)
+
+
+def leak_error(test: str, leaks: Sequence[Leak]) -> LeakError:
+    """The error for leaks found (and cleaned up) under ``--mp-leak-check=error``."""
+    return LeakError(leak_message(test, leaks, released=True))

@@ -1,31 +1,118 @@
-"""Plain records of what a check observed, handed to the report layer to put in words."""
+"""Plain records every layer shares: findings, trace events, leaks, pickle problems.
+
+A leaf: imports nothing of the package.  Checks produce these records, the
+report layer puts them in words, and only the API boundary turns a finding
+into an ``MpCheckError``: a check signals one by raising ``Found``.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
-
-from pytest_mpcheck._checks.pickling import PickleProblem
-
-#: The start-method slot of a ``StressRun`` made for an ``instrument()`` block.
-INSTRUMENT = "instrument()"
+from typing import Any, Literal, NamedTuple
 
 __all__ = [
-    "INSTRUMENT",
+    "READ",
+    "WRITE",
+    "Event",
+    "ExpectFailure",
     "Finding",
+    "Found",
     "Incomparable",
+    "Leak",
+    "LeakKind",
+    "LostUpdate",
+    "MemberDied",
     "Mismatch",
     "MultisetMismatch",
     "Nondeterminism",
+    "PickleProblem",
+    "RaceFinding",
     "Raised",
     "Result",
     "Returned",
     "Run",
     "RunBroken",
     "RunTimeout",
+    "StressFinding",
+    "StressRun",
+    "StressTimeout",
+    "TargetRaised",
+    "TravelKind",
+    "UnguardedUpdate",
     "Unloadable",
     "Unpicklable",
 ]
+
+#: What could not travel: the function, an input, a result (``value``), an exception
+#: (``raised``), a stress target or the stress arguments.
+TravelKind = Literal["function", "argument", "value", "raised", "target", "arguments"]
+LeakKind = Literal["process", "shared_memory"]
+
+READ = 1
+WRITE = 2
+
+
+class Event(NamedTuple):
+    """One access to a shared object: ``step`` is its position in the object's access order."""
+
+    step: int
+    proc: int
+    pid: int
+    op: int
+    lo: int
+    hi: int
+    value: Any
+    file: str
+    line: int
+    held: tuple[tuple[int, int], ...]
+    foreign: bool
+
+
+@dataclass(frozen=True)
+class PickleProblem:
+    """What cannot be pickled, where it sits, why, and what to do about it."""
+
+    where: str
+    what: str
+    reason: str
+    advice: str
+    error: str
+
+    def as_tuple(self) -> tuple[str, str, str, str, str]:
+        """Plain strings, so a worker can send a problem home without risk."""
+        return (self.where, self.what, self.reason, self.advice, self.error)
+
+
+@dataclass(frozen=True)
+class Leak:
+    """One thing left behind: a process (pid) or a shared memory block."""
+
+    kind: LeakKind
+    name: str
+    detail: str
+    pid: int = 0
+
+
+@dataclass(frozen=True)
+class LostUpdate:
+    """``write`` was based on ``read`` and overwrote ``overwritten`` (another process's)."""
+
+    location: int
+    read: Event
+    overwritten: Event
+    write: Event
+    window: tuple[Event, ...]
+
+
+@dataclass(frozen=True)
+class UnguardedUpdate:
+    """A read-modify-write with no known lock held across it, on a shared location."""
+
+    location: int
+    read: Event
+    write: Event
+    window: tuple[Event, ...]
 
 
 @dataclass(frozen=True)
@@ -102,16 +189,19 @@ class Incomparable:
 class Unpicklable:
     """Something could not be pickled, or rebuilt, on its way to or from a worker.
 
-    ``kind`` is ``function``, ``argument``, ``value`` (a result) or ``raised``
-    (an exception); ``run`` is None when the problem showed before any worker ran.
+    ``run`` is None when the problem showed before any worker ran; ``named`` is
+    how a function or stress target is shown; ``method`` is the start method
+    stress processes could not be started under.
     """
 
-    kind: str
+    kind: TravelKind
     problem: PickleProblem
     run: Run | None
     index: int | None
     item: Any
     trace: str
+    named: str = ""
+    method: str | None = None
 
 
 @dataclass(frozen=True)
@@ -160,9 +250,13 @@ Finding = (
 
 @dataclass(frozen=True)
 class StressRun:
-    """How one stress check ran under one start method: enough to rerun it."""
+    """How one stress check ran under one start method: enough to rerun it.
 
-    method: str
+    ``method`` is None for an ``instrument()`` block, whose processes the code
+    under test started itself.
+    """
+
+    method: str | None
     processes: int
     rounds: int
     seed: int
@@ -171,7 +265,7 @@ class StressRun:
     @property
     def in_block(self) -> bool:
         """True for findings of an ``instrument()`` block rather than of ``stress``."""
-        return self.method == INSTRUMENT
+        return self.method is None
 
 
 @dataclass(frozen=True)
@@ -186,7 +280,7 @@ class RaceFinding:
     lost: bool
     subject: str
     location: str
-    witness: Any
+    witness: LostUpdate | UnguardedUpdate
     rounds_run: int
     racy_rounds: int
     worst_lost: float
@@ -237,3 +331,19 @@ class MemberDied:
 
 
 StressFinding = RaceFinding | ExpectFailure | TargetRaised | StressTimeout | MemberDied
+
+
+class Found(Exception):
+    """Carries a finding from a check up to the API boundary, which reports it.
+
+    ``verdicts`` says, for an equivalence finding, what every start method showed.
+    """
+
+    def __init__(
+        self,
+        finding: Finding | StressFinding,
+        verdicts: Mapping[str, Finding | None] | None = None,
+    ) -> None:
+        super().__init__(type(finding).__name__)
+        self.finding = finding
+        self.verdicts: Mapping[str, Finding | None] = verdicts or {}
