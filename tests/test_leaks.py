@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from _support import outcomes_of, run_pytest, section
+from _support import METHODS, outcomes_of, run_pytest, section
 from pytest_mpcheck._report.messages import LEAKED
 
 SOURCE = """
@@ -223,3 +223,36 @@ def test_the_marker_relaxes_the_check_and_warn_never_kills(pytester: pytest.Pyte
         ]
     )
     assert "test_leaks_with_the_check_off:" not in result.stdout.str()
+
+
+IDLE_POOL = """
+    import multiprocessing
+
+    KEPT = []
+
+    def square(x):
+        return x * x
+
+    def test_keeps_an_idle_pool(mpcheck):
+        pool = multiprocessing.get_context("METHOD").Pool(2)
+        assert pool.map(square, range(4)) == [0, 1, 4, 9]
+        KEPT.append(pool)
+
+    def test_runs_after_it():
+        assert multiprocessing.active_children() == []
+"""
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_leaked_idle_pool_is_stopped_and_the_run_still_ends(
+    pytester: pytest.Pytester, method: str
+) -> None:
+    """Its idle workers hold the task queue's lock: killing them must not hang the exit."""
+    result = run_pytest(pytester, IDLE_POOL.replace("METHOD", method), *ARGS, timeout=60)
+    assert outcomes_of(result) == {
+        "test_keeps_an_idle_pool": "ERROR",
+        "test_runs_after_it": "PASSED",
+    }
+    section(result, "test_keeps_an_idle_pool").fnmatch_lines(
+        ["*LeakError: 2 process(es)*", "*process pid *: *PoolWorker-*"]
+    )

@@ -24,6 +24,7 @@ import contextlib
 import fnmatch
 import gc
 import multiprocessing
+import multiprocessing.pool
 import multiprocessing.resource_tracker
 import os
 import sys
@@ -32,7 +33,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from pytest_mpcheck._engine.supervise import descendants, kill_tree
+from pytest_mpcheck._engine.supervise import descendants, fresh_task_lock, kill_tree
 from pytest_mpcheck._model import Leak, LeakKind
 
 __all__ = ["Snapshot", "find_leaks", "helper_pids", "release"]
@@ -174,11 +175,30 @@ def find_leaks(before: Snapshot, allow: tuple[str, ...] = ()) -> list[Leak]:
     return processes + memory
 
 
+def _pools_of(pids: set[int]) -> list[multiprocessing.pool.Pool]:
+    """The live ``Pool`` objects that own any of these worker processes."""
+    return [
+        pool
+        for pool in gc.get_objects()
+        if isinstance(pool, multiprocessing.pool.Pool)
+        and any(worker.pid in pids for worker in getattr(pool, "_pool", ()))
+    ]
+
+
 def release(leaks: list[Leak]) -> None:
-    """Kill leaked processes (and their trees); unlink leaked shared memory."""
-    kill_tree([leak.pid for leak in leaks if leak.kind == "process"])
-    for child in multiprocessing.active_children():  # reaps what was just killed
-        child.join(0.1)
+    """Kill leaked processes (and their trees); unlink leaked shared memory.
+
+    A leaked ``Pool`` is terminated after its workers are killed, with a fresh task
+    lock, so that neither it nor its exit handler waits for a dead worker.
+    """
+    pids = {leak.pid for leak in leaks if leak.kind == "process"}
+    pools = _pools_of(pids) if pids else []
+    for pool in pools:
+        fresh_task_lock(pool)
+    kill_tree(pids)
+    for pool in pools:
+        pool.terminate()
+    multiprocessing.active_children()  # reaps what was just killed
     tracker: Any = multiprocessing.resource_tracker
     for leak in leaks:
         if leak.kind != _SHARED_MEMORY or leak.name not in _registered:

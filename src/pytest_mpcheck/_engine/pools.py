@@ -47,6 +47,7 @@ from pytest_mpcheck._engine.supervise import (
     describe_exit,
     dump_stacks,
     forking,
+    fresh_task_lock,
     kill_tree,
     parent_stacks,
 )
@@ -194,13 +195,8 @@ class _Pool:
         if whole_tree:
             # What the workers started; the workers themselves are stopped below.
             kill_tree(descendants(*self.live_pids()))
-            # A worker interrupted (Ctrl-C) while holding the task queue's lock would
-            # make Pool.terminate() wait for that lock forever; terminate() only
-            # drains the queue, and every worker is about to be stopped, so the
-            # queue gets a fresh lock.
-            inqueue = getattr(self.workers, "_inqueue", None)
-            if inqueue is not None and hasattr(inqueue, "_rlock"):
-                inqueue._rlock = multiprocessing.get_context(self.method).Lock()
+            # A worker interrupted (Ctrl-C) may hold the task queue's lock.
+            fresh_task_lock(self.workers)
         if isinstance(self.workers, concurrent.futures.ProcessPoolExecutor):
             for process in self.seen.values():
                 if process.exitcode is None:

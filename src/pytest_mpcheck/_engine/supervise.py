@@ -34,6 +34,7 @@ __all__ = [
     "describe_exit",
     "dump_stacks",
     "forking",
+    "fresh_task_lock",
     "kill_tree",
     "note_job",
     "parent_stacks",
@@ -269,6 +270,19 @@ def descendants(*roots: int) -> list[int]:
         found += below
         frontier += below
     return found
+
+
+def fresh_task_lock(pool: Any) -> None:
+    """Give a ``Pool``'s task queue a new lock before its workers are stopped.
+
+    An idle worker holds that lock while it waits for a task; one killed while
+    holding it would make ``Pool.terminate()`` (and the pool's exit handler) wait
+    for it forever.  ``terminate()`` only drains the queue, so a fresh lock is safe.
+    """
+    inqueue = getattr(pool, "_inqueue", None)
+    context = getattr(pool, "_ctx", None)
+    if inqueue is not None and hasattr(inqueue, "_rlock") and context is not None:
+        inqueue._rlock = context.Lock()
 
 
 def kill_tree(pids: Iterable[int]) -> None:
