@@ -7,6 +7,7 @@ and the checks are imported only when a test asks for them.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 from collections.abc import Callable, Generator
@@ -31,6 +32,7 @@ _REPORT_PATH: pytest.StashKey[str | None] = pytest.StashKey()
 _SEED_KEY = "mpcheck_seed"
 _SUMMARY: pytest.StashKey[_Coverage] = pytest.StashKey()
 _SECTION = "mpcheck"
+_START_METHOD = "mp_start_method"
 _LEAK_SECTION = "mpcheck leaks"
 _LEAK_WARNING = pytest.StashKey[str]()
 
@@ -93,17 +95,64 @@ def pytest_report_header(config: pytest.Config) -> str:
     return f"mpcheck: {settings.describe()} (rerun with --mp-seed={settings.seed})"
 
 
-def _item_settings(item: pytest.Item) -> Settings:
-    """Marker over session settings; a bad marker is remembered to fail the test."""
-    session = item.config.stash[_SESSION_SETTINGS]
-    marker = item.get_closest_marker("mpcheck")
+def _marked_settings(node: pytest.Item | pytest.Function, session: Settings) -> Settings:
+    """Marker over session settings; raises ValueError/TypeError for a bad marker."""
+    marker = node.get_closest_marker("mpcheck")
     if marker is None:
         return session
+    return resolve(session, [parse_marker(marker.args, marker.kwargs)])
+
+
+def _item_settings(item: pytest.Item) -> Settings:
+    """Marker over session settings; a bad marker is remembered to fail the test.
+
+    A test run once per start method (``mp_start_method``) checks under that one.
+    """
+    session = item.config.stash[_SESSION_SETTINGS]
     try:
-        return resolve(session, [parse_marker(marker.args, marker.kwargs)])
+        settings = _marked_settings(item, session)
     except (TypeError, ValueError) as exc:
         item.stash[_MARKER_ERROR] = str(exc)
         return session
+    method = _start_method_param(item)
+    if method is not None:
+        settings = dataclasses.replace(settings, start_methods=(method,))
+    return settings
+
+
+def _start_method_param(item: pytest.Item) -> str | None:
+    callspec = getattr(item, "callspec", None)
+    method = None if callspec is None else callspec.params.get(_START_METHOD)
+    return method if isinstance(method, str) else None
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test that takes ``mp_start_method`` runs once per selected start method."""
+    if _START_METHOD not in metafunc.fixturenames:
+        return
+    session = metafunc.config.stash[_SESSION_SETTINGS]
+    try:
+        methods = _marked_settings(metafunc.definition, session).start_methods
+    except (TypeError, ValueError):
+        methods = session.start_methods  # the marker's error fails the test at setup
+    # Session scope: a parameter, not a per-test fixture, so Hypothesis tests take it too.
+    metafunc.parametrize(_START_METHOD, methods, ids=list(methods), scope="session")
+
+
+@pytest.fixture
+def mp_start_method() -> str:
+    """The start method this run of the test uses, as ``multiprocessing``'s default.
+
+    A test that takes it runs once per selected start method (``--mp-start-methods``,
+    marker ``start_methods``; ids ``[fork]``, ``[spawn]``, ``[forkserver]``), with that
+    method as the default for its setup, call and teardown, so code that takes no
+    context runs under each; the previous default is restored after.
+    """
+    # Parametrized by pytest_generate_tests; reached only when requested dynamically
+    # (request.getfixturevalue), where no parametrization is possible.
+    import multiprocessing
+
+    return multiprocessing.get_start_method()
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -115,9 +164,25 @@ def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, None, None]:
     item.stash[_ITEM_SETTINGS] = settings
     record = TestRecord(on_first_check=lambda: _snapshot(item, only_if_missing=True))
     item.stash[_RECORD] = record
-    with using(settings, record, PYTEST):
+    with using(settings, record, PYTEST), _default_start_method(_start_method_param(item)):
         yield
     close_pools()
+
+
+@contextlib.contextmanager
+def _default_start_method(method: str | None) -> Generator[None, None, None]:
+    """Make ``method`` multiprocessing's default for setup, call and teardown."""
+    if method is None:
+        yield
+        return
+    import multiprocessing
+
+    previous = multiprocessing.get_start_method(allow_none=True)
+    multiprocessing.set_start_method(method, force=True)
+    try:
+        yield
+    finally:
+        multiprocessing.set_start_method(previous, force=True)
 
 
 def _uses_plugin(item: pytest.Item) -> bool:
