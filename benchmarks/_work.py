@@ -36,6 +36,6 @@ def stress_prepare_quiet(seed: int, label: int, round_number: int) -> None:
     own set-up to measure what the noise pauses cost.  Imported lazily, so
     the work functions above stay free of pytest_mpcheck.
     """
-    from pytest_mpcheck._checks import trace
+    from pytest_mpcheck._trace.policy import start_round
 
-    trace.configure_process(label, seed, round_number, 0.0)
+    start_round(seed, label, round_number, noise=0.0)

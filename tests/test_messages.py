@@ -25,7 +25,6 @@ from pytest_mpcheck._checks.findings import (
 )
 from pytest_mpcheck._checks.leaks import Leak
 from pytest_mpcheck._checks.races import LostUpdate
-from pytest_mpcheck._checks.trace import READ, WRITE, Event
 from pytest_mpcheck._report import messages
 from pytest_mpcheck._report.messages import (
     EXCEPTION_MISMATCH,
@@ -40,6 +39,7 @@ from pytest_mpcheck._report.messages import (
     raise_finding,
     short_repr,
 )
+from pytest_mpcheck._trace.codec import READ, WRITE, Event
 
 RUN = Run("spawn", "map", 2, None, "scaled", 7)
 

@@ -18,8 +18,8 @@ from pytest_mpcheck._checks.races import (
     shortfall,
     worst_loss,
 )
-from pytest_mpcheck._checks.trace import READ, WRITE, Event
 from pytest_mpcheck._report.witness import histogram, witness_table
+from pytest_mpcheck._trace.codec import READ, WRITE, Event
 
 A, B, C = 101, 202, 303
 LOCK = 7

@@ -16,7 +16,7 @@ import pytest
 
 import pytest_mpcheck
 from _stress_targets import fill_raw, forking_quietly, write_from_child
-from pytest_mpcheck._checks.trace import READ, WRITE
+from pytest_mpcheck._trace.codec import READ, WRITE
 
 METHODS = pytest_mpcheck.available_start_methods()
 

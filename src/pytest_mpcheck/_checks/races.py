@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from pytest_mpcheck._checks.trace import READ, Event
+from pytest_mpcheck._trace.codec import READ, Event
 
 __all__ = ["LostUpdate", "RoundRaces", "UnguardedUpdate", "analyze", "shortfall", "worst_loss"]
 

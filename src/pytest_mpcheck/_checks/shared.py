@@ -20,17 +20,10 @@ from multiprocessing import sharedctypes, synchronize
 from multiprocessing.context import assert_spawning
 from typing import Any
 
-from pytest_mpcheck._checks.trace import (
-    _LOCK_CONTEXT,
-    INTERNAL_FILES,
-    READ,
-    WRITE,
-    Trace,
-    lock_acquired,
-    lock_released,
-    pause_after_read,
-    register_own_lock,
-)
+from pytest_mpcheck._trace.codec import READ, WRITE
+from pytest_mpcheck._trace.locks import LOCK_CONTEXT, register_own_lock
+from pytest_mpcheck._trace.policy import acquired, current, releasing
+from pytest_mpcheck._trace.ring import Trace
 
 __all__ = ["Array", "Lock", "RLock", "Shared", "Value"]
 
@@ -38,8 +31,6 @@ _NO_LOCK = (
     "{} created with lock=False has no get_lock()/acquire()/release(), like "
     "multiprocessing's Raw objects; guard it with a separate Lock"
 )
-
-INTERNAL_FILES.add(__file__)
 
 
 class Lock:
@@ -51,7 +42,7 @@ class Lock:
         if wrap is None:
             # The classes, not the context's factories, which instrument() replaces.
             kind = synchronize.RLock if self._reentrant else synchronize.Lock
-            wrap = kind(ctx=_LOCK_CONTEXT)
+            wrap = kind(ctx=LOCK_CONTEXT)
         self._lock = wrap
         self._id = secrets.randbits(31) | 1
         register_own_lock(wrap)
@@ -64,13 +55,13 @@ class Lock:
         register_own_lock(self._lock)
 
     def acquire(self, block: bool = True, timeout: float | None = None) -> bool:
-        acquired = bool(self._lock.acquire(block, timeout))
-        if acquired:
-            lock_acquired(self._id)
-        return acquired
+        got = bool(self._lock.acquire(block, timeout))
+        if got:
+            acquired(self._id)
+        return got
 
     def release(self) -> None:
-        lock_released(self._id)
+        releasing(self._id)
         self._lock.release()
 
     def __enter__(self) -> bool:
@@ -115,7 +106,9 @@ class Shared:
     def _setup(self, raw: Any, lock: object) -> None:
         self._raw = raw
         self._lock = _own_lock(lock)
-        self._trace = Trace()
+        # The object's own lock also orders its records: one lock per access, as in
+        # multiprocessing.  The seed is the active check's, for processes nobody configures.
+        self._trace = Trace(current().seed, self._lock._lock if self._lock is not None else None)
         self._initial = bytes(memoryview(raw).cast("B"))
 
     def __getstate__(self) -> dict[str, Any]:
@@ -131,18 +124,8 @@ class Shared:
         raise NotImplementedError
 
     def _access(self, op: int, lo: int, hi: int, access: Callable[[], Any]) -> Any:
-        """Do ``access`` under the object's own lock (if any), recorded; pause after a read."""
-        inner = self._lock._lock if self._lock is not None else None
-        if inner is not None:
-            inner.acquire()
-        try:
-            value = self._trace.record(op, lo, hi, access)
-        finally:
-            if inner is not None:
-                inner.release()
-        if op == READ:
-            pause_after_read()
-        return value
+        """Do ``access`` under the object's own lock (if any), recorded."""
+        return self._trace.record(op, lo, hi, access)
 
     def get_obj(self) -> Any:
         return self._raw

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from multiprocessing import synchronize
 from typing import Any
 
-from pytest_mpcheck._checks import trace
 from pytest_mpcheck._checks.findings import (
     ExpectFailure,
     MemberDied,
@@ -36,6 +35,8 @@ from pytest_mpcheck._engine.crew import Crew, CrewBroken, CrewTimeout
 from pytest_mpcheck._engine.supervise import describe_exit
 from pytest_mpcheck._report import messages
 from pytest_mpcheck._settings import Settings
+from pytest_mpcheck._trace.locks import register_own_lock
+from pytest_mpcheck._trace.policy import start_round
 
 __all__ = ["StressReport", "check_stress", "describe_shared", "location_name"]
 
@@ -67,10 +68,6 @@ class StressReport:
             f"object(s): no lost or unguarded update; per-round loss rate below about "
             f"{self.bound:.0%} at 95% confidence (rule of three: 3/{self.rounds})"
         )
-
-
-def _prepare(seed: int, label: int, round_number: int) -> None:
-    trace.configure_process(label, seed, round_number, trace.NOISE)
 
 
 def _walk(value: Any, path: str, depth: int = 0) -> Iterator[tuple[str, Any]]:
@@ -188,10 +185,11 @@ def _stress_method(
     lost: dict[tuple[str, int, bool], list[tuple[float | None, int]]] = {}
     witnesses: dict[tuple[str, int, bool], LostUpdate | UnguardedUpdate] = {}
     failed_expect: list[tuple[int, str]] = []
-    prepare = functools.partial(_prepare, run.seed)
+    # What a member receives lives in _trace: unpickling it imports nothing else of ours.
+    prepare = functools.partial(start_round, run.seed)
     broken: StressFinding | None = None
     try:
-        crew = Crew(run.method, run.processes, target, args, prepare, trace.register_own_lock)
+        crew = Crew(run.method, run.processes, target, args, prepare, register_own_lock)
     except Exception as exc:
         problem = PickleProblem(
             "args",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-from pytest_mpcheck._checks.trace import READ, Event
+from pytest_mpcheck._trace.codec import READ, Event
 
 __all__ = ["histogram", "witness_table"]
 
