@@ -64,11 +64,19 @@ class Lock:
         releasing(self._id)
         self._lock.release()
 
+    # Spelled out rather than calling acquire()/release(): this is the common path.
     def __enter__(self) -> bool:
-        return self.acquire()
+        self._lock.acquire()
+        acquired(self._id)
+        return True
 
     def __exit__(self, *exc_info: object) -> None:
-        self.release()
+        releasing(self._id)
+        self._lock.release()
+
+    def itself(self) -> Lock:
+        """What ``get_lock()`` of the object it guards returns."""
+        return self
 
     def __repr__(self) -> str:
         return f"<pytest_mpcheck.{type(self).__name__} {self._lock!r}>"
@@ -108,7 +116,13 @@ class Shared:
         self._lock = _own_lock(lock)
         # The object's own lock also orders its records: one lock per access, as in
         # multiprocessing.  The seed is the active check's, for processes nobody configures.
-        self._trace = Trace(current().seed, self._lock._lock if self._lock is not None else None)
+        own = self._lock
+        self._trace = Trace(
+            current().seed,
+            own._lock if own is not None else None,
+            # Holding our own RLock already holds the inner one: the trace needs not retake it.
+            own._id if own is not None and lock in (True, None) else 0,
+        )
         self._initial = bytes(memoryview(raw).cast("B"))
 
     def __getstate__(self) -> dict[str, Any]:
@@ -139,8 +153,7 @@ class Shared:
     # has no such attributes at all (hasattr() is False).
     @property
     def get_lock(self) -> Callable[[], Lock]:
-        lock = self._guard()
-        return lambda: lock
+        return self._guard().itself
 
     @property
     def acquire(self) -> Callable[..., bool]:
@@ -166,26 +179,29 @@ class Shared:
 class Value(Shared):
     """Drop-in for ``multiprocessing.Value``: ``.value`` (or a Structure's fields), recorded."""
 
-    def __init__(self, typecode_or_type: Any, *args: Any, lock: object = True) -> None:
-        self._setup(sharedctypes.RawValue(typecode_or_type, *args), lock)
+    _fields: tuple[str, ...]
 
-    @property
-    def _fields(self) -> list[str]:
-        return [field[0] for field in getattr(type(self._raw), "_fields_", ())]
+    def __init__(self, typecode_or_type: Any, *args: Any, lock: object = True) -> None:
+        raw = sharedctypes.RawValue(typecode_or_type, *args)
+        self._fields = tuple(field[0] for field in getattr(type(raw), "_fields_", ()))
+        self._setup(raw, lock)
 
     @property
     def value(self) -> Any:
         if self._fields:
             raise AttributeError("value")  # __getattr__ explains
-        return self._access(READ, 0, 1, lambda: self._raw.value)
+        raw = self._raw
+        return self._trace.record(READ, 0, 1, lambda: raw.value)
 
     @value.setter
     def value(self, new: Any) -> None:
-        def write() -> Any:
-            self._raw.value = new
-            return self._raw.value
+        raw = self._raw
 
-        self._access(WRITE, 0, 1, write)
+        def write() -> Any:
+            raw.value = new
+            return raw.value
+
+        self._trace.record(WRITE, 0, 1, write)
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):

@@ -20,6 +20,7 @@ __all__ = [
     "Fields",
     "decode",
     "encode_held",
+    "encode_one_held",
     "encode_value",
 ]
 
@@ -31,7 +32,8 @@ MAX_HELD = 4
 _HELD = struct.Struct("<II")
 
 _NONE, _INT, _FLOAT, _BYTES = 0, 1, 2, 3
-_INT_RANGE = range(-(2**63), 2**63)
+_BIG = 2**63
+_INT_RANGE = range(-_BIG, _BIG)
 
 
 class Fields(NamedTuple):
@@ -74,6 +76,8 @@ class Event(NamedTuple):
 
 def encode_value(value: object) -> tuple[int, int, float]:
     """``(kind, ival, fval)``: ints, floats and short bytes exactly, big ints by checksum."""
+    if type(value) is int and -_BIG <= value < _BIG:
+        return _INT, value, 0.0
     if isinstance(value, int):
         if value in _INT_RANGE:
             return _INT, int(value), 0.0
@@ -87,7 +91,11 @@ def encode_value(value: object) -> tuple[int, int, float]:
 
 def encode_held(held: list[tuple[int, int]]) -> bytes:
     """The ``held`` field for (lock id, serial) pairs, first ``MAX_HELD`` only."""
-    return b"".join(_HELD.pack(lock_id, serial) for lock_id, serial in held[:MAX_HELD])
+    return b"".join([_HELD.pack(lock_id, serial) for lock_id, serial in held[:MAX_HELD]])
+
+
+#: The ``held`` field for one (lock id, serial) pair: the common case, made cheap.
+encode_one_held = _HELD.pack
 
 
 def decode(step: int, fields: Fields, files: dict[int, str]) -> Event:

@@ -24,15 +24,12 @@ import weakref
 from multiprocessing import synchronize
 from typing import Any
 
-from pytest_mpcheck._trace.codec import encode_held
+from pytest_mpcheck._trace.codec import encode_held, encode_one_held
 
 __all__ = [
+    "BOOK",
     "LOCK_CONTEXT",
     "LockBook",
-    "book",
-    "lock_acquired",
-    "lock_released",
-    "new_round",
     "register_own_lock",
 ]
 
@@ -52,9 +49,13 @@ class LockBook:
     every acquire and release, so that an access reads them without work.
     """
 
-    def __init__(self, ours: weakref.WeakSet[Any] | None = None) -> None:
+    def __init__(self) -> None:
+        self.ours: weakref.WeakSet[Any] = weakref.WeakSet()
+        self.fresh()
+
+    def fresh(self) -> None:
+        """Forget all but our own primitives: a forked child holds and has used nothing."""
         self.pid = os.getpid()
-        self.ours: weakref.WeakSet[Any] = weakref.WeakSet(ours or ())
         self.foreign: weakref.WeakSet[Any] = weakref.WeakSet()
         self.watching = False
         self.hidden = False
@@ -68,21 +69,39 @@ class LockBook:
         self.held_record = b""
 
     def acquired(self, lock_id: int) -> None:
-        self.held.setdefault(lock_id, []).append(next(self.serials))
-        self._changed()
+        serials = self.held.get(lock_id)
+        if serials:
+            # Reentered: the record names the outermost acquisition, which stays.
+            serials.append(next(self.serials))
+            return
+        serial = next(self.serials)
+        held = self.held
+        held[lock_id] = [serial]
+        if len(held) == 1:
+            self.holding, self.held_record = 1, encode_one_held(lock_id, serial)
+        else:
+            self._changed()
 
     def released(self, lock_id: int) -> None:
         serials = self.held.get(lock_id)
         if serials:
             serials.pop()
             if not serials:
-                del self.held[lock_id]
-            self._changed()
+                held = self.held
+                del held[lock_id]
+                if held:
+                    self._changed()
+                else:
+                    self.holding, self.held_record = 0, b""
 
     def _changed(self) -> None:
-        pairs = [(lock_id, serials[0]) for lock_id, serials in self.held.items()]
-        self.holding = len(pairs)
-        self.held_record = encode_held(pairs)
+        held = self.held
+        self.holding = len(held)
+        self.held_record = (
+            encode_held([(lock_id, serials[0]) for lock_id, serials in held.items()])
+            if held
+            else b""
+        )
 
     def new_round(self) -> None:
         """A round starts: nothing held, no primitive of the user's used yet."""
@@ -93,16 +112,21 @@ class LockBook:
     def register(self, *locks: Any) -> None:
         self.ours.update(locks)
         self.suspects = None
+        for lock in locks:
+            _unwatch_acquire(lock)
 
     def foreign_lock_held(self) -> bool:
         """Whether something the trace cannot see may order this process's accesses."""
-        if not self.watching:
-            self._watch()
         if self.hidden or self.synced:
             return True
-        if self.suspects is None:
-            self.suspects = [weakref.ref(lock) for lock in self.foreign if lock not in self.ours]
-        for ref in self.suspects:
+        suspects = self.suspects
+        if suspects is None:
+            if not self.watching:
+                self._watch()
+            suspects = self.suspects = [
+                weakref.ref(lock) for lock in self.foreign if lock not in self.ours
+            ]
+        for ref in suspects:
             lock = ref()
             try:
                 if lock is not None and lock._semlock._is_mine():
@@ -118,7 +142,8 @@ class LockBook:
         for obj in gc.get_objects():
             if isinstance(obj, synchronize.SemLock):
                 self.foreign.add(obj)
-                _watch_acquire(obj)
+                if obj not in self.ours:
+                    _watch_acquire(obj)
             elif isinstance(obj, proxy):
                 self.hidden = True
         _watch_new_semlocks()
@@ -128,37 +153,14 @@ class LockBook:
             self.synced = True
 
 
-_book = LockBook()
-
-
-def book() -> LockBook:
-    """This process's lock book."""
-    return _book
-
-
-def _fresh_book() -> None:
-    global _book
-    _book = LockBook(_book.ours)
-
-
-os.register_at_fork(after_in_child=_fresh_book)
+#: This process's book: one object for the life of the process, refreshed in a forked child.
+BOOK = LockBook()
+os.register_at_fork(after_in_child=BOOK.fresh)
 
 
 def register_own_lock(*locks: Any) -> None:
     """Mark ``multiprocessing`` primitives as part of our machinery, not the user's."""
-    _book.register(*locks)
-
-
-def lock_acquired(lock_id: int) -> None:
-    _book.acquired(lock_id)
-
-
-def lock_released(lock_id: int) -> None:
-    _book.released(lock_id)
-
-
-def new_round() -> None:
-    _book.new_round()
+    BOOK.register(*locks)
 
 
 def _watch_new_semlocks() -> None:
@@ -170,12 +172,12 @@ def _watch_new_semlocks() -> None:
 
     def make_methods(self: Any) -> None:
         original(self)
-        _book.foreign.add(self)
-        _book.suspects = None
+        BOOK.foreign.add(self)
+        BOOK.suspects = None
         _watch_acquire(self)
 
     def enter(self: Any) -> Any:
-        _book.used(self)
+        BOOK.used(self)
         return self._semlock.__enter__()
 
     make_methods._mpcheck_watch = True  # type: ignore[attr-defined]
@@ -190,12 +192,19 @@ def _watch_acquire(lock: Any) -> None:
         return
 
     def watched(*args: Any, **kwargs: Any) -> Any:
-        _book.used(lock_ref())
+        BOOK.used(lock_ref())
         return acquire(*args, **kwargs)
 
     lock_ref = weakref.ref(lock)
     watched._mpcheck_watch = True  # type: ignore[attr-defined]
     lock.acquire = watched
+
+
+def _unwatch_acquire(lock: Any) -> None:
+    """Our own primitives are never the user's: their ``acquire`` goes unwatched (and fast)."""
+    acquire = lock.__dict__.get("acquire")
+    if getattr(acquire, "_mpcheck_watch", False):
+        lock.acquire = lock._semlock.acquire
 
 
 def _manager_lock_type() -> Any:

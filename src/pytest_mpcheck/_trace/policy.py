@@ -18,14 +18,15 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import dataclasses
+import functools
 import multiprocessing
 import os
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from pytest_mpcheck._trace.locks import book
+from pytest_mpcheck._trace.locks import BOOK
 
 __all__ = [
     "NOISE",
@@ -105,11 +106,8 @@ class Tracing:
 
 
 _TRACING: contextvars.ContextVar[Tracing] = contextvars.ContextVar("pytest_mpcheck_tracing")
-_UNCONFIGURED = Tracing()
-
-
-def current() -> Tracing:
-    return _TRACING.get(_UNCONFIGURED)
+#: How the running process traces now (a C-level call: it runs at every access).
+current: Callable[[], Tracing] = functools.partial(_TRACING.get, Tracing())
 
 
 def policy(seed: int) -> AccessPolicy:
@@ -137,12 +135,12 @@ def start_round(seed: int, label: int, round_number: int, noise: float = NOISE) 
     """A stress member's set-up before each round: its label, seeded noise, a clean book."""
     access = Noise.seeded(seed, round_number, label, probability=noise) if noise > 0 else None
     _TRACING.set(Tracing(label, seed, access or AccessPolicy()))
-    book().new_round()
+    BOOK.new_round()
 
 
 def acquired(lock_id: int) -> None:
     """A known lock was acquired: book it, then tell the policy (if one is configured)."""
-    book().acquired(lock_id)
+    BOOK.acquired(lock_id)
     chosen = current().policy
     if chosen is not None:
         chosen.acquire(lock_id)
@@ -153,7 +151,7 @@ def releasing(lock_id: int) -> None:
     chosen = current().policy
     if chosen is not None:
         chosen.release(lock_id)
-    book().released(lock_id)
+    BOOK.released(lock_id)
 
 
 def _fresh_child() -> None:

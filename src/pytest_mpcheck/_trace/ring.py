@@ -29,7 +29,7 @@ from multiprocessing import sharedctypes, synchronize
 from typing import Any
 
 from pytest_mpcheck._trace.codec import READ, RECORD, Event, Fields, decode, encode_value
-from pytest_mpcheck._trace.locks import LOCK_CONTEXT, book, register_own_lock
+from pytest_mpcheck._trace.locks import BOOK, LOCK_CONTEXT, register_own_lock
 from pytest_mpcheck._trace.policy import current, policy
 
 __all__ = ["CAPACITY", "Trace"]
@@ -38,6 +38,7 @@ CAPACITY = 4096
 FILES = 32
 FILE_BYTES = 240
 _FILE_ENTRY = struct.Struct("<IB")
+_pack_into, _SIZE = RECORD.pack_into, RECORD.size
 
 #: Frames in files under this directory (the package) are the instrumentation's own:
 #: the line of an access is the first frame outside it.
@@ -47,9 +48,13 @@ _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 class Trace:
     """Shared ring buffer of access records for one object; picklable to children."""
 
-    def __init__(self, seed: int, lock: Any = None, capacity: int = CAPACITY) -> None:
+    def __init__(
+        self, seed: int, lock: Any = None, lock_id: int = 0, capacity: int = CAPACITY
+    ) -> None:
         """``seed`` seeds the noise of processes nobody configured; ``lock`` is the
-        object's own lock, if it has one, which then also guards the records."""
+        object's own lock, if it has one, which then also guards the records; a
+        process holding the known reentrant lock ``lock_id`` holds ``lock`` already."""
+        self._lock_id = lock_id
         self._capacity = capacity
         self._seed = seed
         self._buffer: Any = sharedctypes.RawArray("b", capacity * RECORD.size)
@@ -57,15 +62,21 @@ class Trace:
         self._files: Any = sharedctypes.RawArray("b", FILES * FILE_BYTES)
         self.lock: Any = lock if lock is not None else synchronize.Lock(ctx=LOCK_CONTEXT)
         register_own_lock(self.lock)
+        self._process_local()
+
+    def _process_local(self) -> None:
+        """What each process keeps for itself: file ids by name, a view of the ring."""
         self._sites: dict[str, int] = {}
+        self._view = memoryview(self._buffer).cast("B")
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        state["_sites"] = {}
+        del state["_sites"], state["_view"]
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
+        self._process_local()
         register_own_lock(self.lock)
 
     def record(self, op: int, lo: int, hi: int, access: Callable[[], Any]) -> Any:
@@ -85,17 +96,18 @@ class Trace:
                 break
             frame = frame.f_back
         line = frame.f_lineno
-        process = book()
+        process = BOOK
         tracing = current()
-        lock = self.lock
-        lock.acquire()
+        lock = None if self._lock_id in process.held else self.lock
+        if lock is not None:
+            lock.acquire()
         try:
             value = access()
             kind, ival, fval = encode_value(value)
             count = self._count
-            RECORD.pack_into(
-                self._buffer,
-                (count.value % self._capacity) * RECORD.size,
+            _pack_into(
+                self._view,
+                (count.value % self._capacity) * _SIZE,
                 tracing.label,
                 process.pid,
                 op,
@@ -112,7 +124,8 @@ class Trace:
             )
             count.value += 1
         finally:
-            lock.release()
+            if lock is not None:
+                lock.release()
         chosen = tracing.policy or policy(self._seed)
         if op == READ:
             chosen.read(lo, hi, process.holding > 0)
