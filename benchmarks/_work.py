@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["count_locked", "count_unlocked", "square", "stress_prepare_quiet"]
+__all__ = [
+    "count_locked",
+    "count_unlocked",
+    "idle",
+    "member_start",
+    "square",
+    "stress_prepare_quiet",
+]
 
 
 def square(x: int) -> int:
@@ -27,6 +34,16 @@ def count_locked(counter: Any, times: int = 100) -> None:
     for _ in range(times):
         with counter.get_lock():
             counter.value += 1
+
+
+def idle() -> None:
+    """A bare process's work: nothing."""
+
+
+def member_start(prepare: Any, adopt: Any, *payload: Any) -> None:
+    """A stress member's start: it has unpickled what the crew sends, and prepares a round."""
+    adopt()
+    prepare(1, 0)
 
 
 def stress_prepare_quiet(seed: int, label: int, round_number: int) -> None:

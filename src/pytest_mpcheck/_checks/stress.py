@@ -38,7 +38,7 @@ from pytest_mpcheck._settings import Settings
 from pytest_mpcheck._trace.locks import register_own_lock
 from pytest_mpcheck._trace.policy import start_round
 
-__all__ = ["StressReport", "check_stress", "describe_shared", "location_name"]
+__all__ = ["StressReport", "check_stress", "describe_shared", "location_name", "member_hooks"]
 
 # Once a round has failed, further rounds run for this long only: enough for an
 # outcome histogram, short enough that a failure is reported fast.
@@ -68,6 +68,15 @@ class StressReport:
             f"object(s): no lost or unguarded update; per-round loss rate below about "
             f"{self.bound:.0%} at 95% confidence (rule of three: 3/{self.rounds})"
         )
+
+
+def member_hooks(seed: int) -> tuple[Callable[[int, int], None], Callable[..., None]]:
+    """What a crew member calls before each round, and with the crew's own primitives.
+
+    Both live in ``_trace``: unpickling them in a spawn or forkserver member
+    imports the trace and nothing of the checks or the report.
+    """
+    return functools.partial(start_round, seed), register_own_lock
 
 
 def _walk(value: Any, path: str, depth: int = 0) -> Iterator[tuple[str, Any]]:
@@ -185,11 +194,10 @@ def _stress_method(
     lost: dict[tuple[str, int, bool], list[tuple[float | None, int]]] = {}
     witnesses: dict[tuple[str, int, bool], LostUpdate | UnguardedUpdate] = {}
     failed_expect: list[tuple[int, str]] = []
-    # What a member receives lives in _trace: unpickling it imports nothing else of ours.
-    prepare = functools.partial(start_round, run.seed)
+    prepare, adopt = member_hooks(run.seed)
     broken: StressFinding | None = None
     try:
-        crew = Crew(run.method, run.processes, target, args, prepare, register_own_lock)
+        crew = Crew(run.method, run.processes, target, args, prepare, adopt)
     except Exception as exc:
         problem = PickleProblem(
             "args",

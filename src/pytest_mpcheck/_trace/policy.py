@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import dataclasses
 import functools
 import multiprocessing
 import os
 import random
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from pytest_mpcheck._trace.locks import BOOK
 
@@ -92,8 +91,7 @@ class Noise(AccessPolicy):
             time.sleep(self._uniform(10e-6, 100e-6))
 
 
-@dataclass(frozen=True)
-class Tracing:
+class Tracing(NamedTuple):
     """How the running process traces: its label in the check, the seed, its policy.
 
     ``policy`` None means not configured yet: the first access makes seeded
@@ -117,7 +115,7 @@ def policy(seed: int) -> AccessPolicy:
         return tracing.policy
     name = multiprocessing.current_process().name
     made = Noise.seeded(seed, name)
-    _TRACING.set(dataclasses.replace(tracing, policy=made))
+    _TRACING.set(tracing._replace(policy=made))
     return made
 
 
