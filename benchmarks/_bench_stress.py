@@ -356,7 +356,8 @@ class CallTimes:
 def internals_available() -> bool:
     """Whether the private names the phase timers wrap still exist."""
     try:
-        from pytest_mpcheck._checks import stress, trace
+        from pytest_mpcheck._checks import stress
+        from pytest_mpcheck._trace import ring
     except ImportError:
         return False
     crew = getattr(stress, "Crew", None)
@@ -364,9 +365,8 @@ def internals_available() -> bool:
         isinstance(crew, type)
         and all(callable(getattr(crew, name, None)) for name in ("run_round", "close"))
         and callable(getattr(stress, "analyze", None))
-        and callable(getattr(stress, "_prepare", None))
-        and callable(getattr(getattr(trace, "Trace", None), "events", None))
-        and callable(getattr(trace, "configure_process", None))
+        and callable(getattr(stress, "start_round", None))
+        and callable(getattr(getattr(ring, "Trace", None), "events", None))
     )
 
 
@@ -374,15 +374,16 @@ def internals_available() -> bool:
 def phase_timers(call: CallTimes) -> Iterator[None]:
     """Time the crew's start, rounds and close, the trace decode and the analysis.
 
-    Wraps private names of ``pytest_mpcheck._checks.stress`` and ``trace``
+    Wraps private names of ``pytest_mpcheck._checks.stress`` and ``_trace.ring``
     for the duration of the block; profiling only, never used by the
     measurements.
     """
-    from pytest_mpcheck._checks import stress, trace
+    from pytest_mpcheck._checks import stress
+    from pytest_mpcheck._trace import ring
 
     crew_class: Any = getattr(stress, "Crew")  # noqa: B009
     analyze: Any = getattr(stress, "analyze")  # noqa: B009
-    events = trace.Trace.events
+    events = ring.Trace.events
     into = call.phases
 
     class TimedCrew(crew_class):  # type: ignore[misc]
@@ -432,13 +433,13 @@ def phase_timers(call: CallTimes) -> Iterator[None]:
 
     setattr(stress, "Crew", TimedCrew)  # noqa: B010
     setattr(stress, "analyze", timed_analyze)  # noqa: B010
-    setattr(trace.Trace, "events", timed_events)  # noqa: B010
+    setattr(ring.Trace, "events", timed_events)  # noqa: B010
     try:
         yield
     finally:
         setattr(stress, "Crew", crew_class)  # noqa: B010
         setattr(stress, "analyze", analyze)  # noqa: B010
-        setattr(trace.Trace, "events", events)  # noqa: B010
+        setattr(ring.Trace, "events", events)  # noqa: B010
 
 
 @contextlib.contextmanager
@@ -449,12 +450,12 @@ def quiet(enabled: bool) -> Iterator[None]:
         return
     from pytest_mpcheck._checks import stress
 
-    prepare = stress._prepare
-    setattr(stress, "_prepare", stress_prepare_quiet)  # noqa: B010
+    prepare = stress.start_round
+    setattr(stress, "start_round", stress_prepare_quiet)  # noqa: B010
     try:
         yield
     finally:
-        setattr(stress, "_prepare", prepare)  # noqa: B010
+        setattr(stress, "start_round", prepare)  # noqa: B010
 
 
 def timed_call(
@@ -580,7 +581,7 @@ print(time.perf_counter() - start)
 
 def access_costs(repeat: int) -> None:
     """In this process: an increment on a plain vs an instrumented Value; start-up costs."""
-    from pytest_mpcheck._checks import trace
+    from pytest_mpcheck._trace.policy import NOISE, AccessPolicy, Noise, Tracing, configured
 
     plain = multiprocessing.get_context("spawn").Value("i", 0)
     ours = pytest_mpcheck.Value("i", 0)
@@ -593,21 +594,16 @@ def access_costs(repeat: int) -> None:
             best = min(best, time.perf_counter() - start)
         return best / INCREMENTS
 
-    state = trace._process()
-    saved = (state.label, state.rng, state.noise)
-    try:
-        trace.configure_process(0, 0, 0, 0.0)
+    with configured(Tracing(policy=AccessPolicy())):
         quiet_cost = per_increment(ours)
-        trace.configure_process(0, 0, 0, trace.NOISE)
+    with configured(Tracing(policy=Noise.seeded(0, 0, 0))):
         noisy_cost = per_increment(ours)
-    finally:
-        state.label, state.rng, state.noise = saved
     plain_cost = per_increment(plain)
     print("Per increment in this process (best of repeats; one read and one write):")
     print(f"  multiprocessing.Value                 {plain_cost * 1e6:>8.1f} us")
     print(f"  pytest_mpcheck.Value, noise off       {quiet_cost * 1e6:>8.1f} us")
     print(
-        f"  pytest_mpcheck.Value, noise {trace.NOISE:g}       {noisy_cost * 1e6:>8.1f} us  "
+        f"  pytest_mpcheck.Value, noise {NOISE:g}       {noisy_cost * 1e6:>8.1f} us  "
         f"(x{EXPECTED} increments per round, spread over {PROCESSES} processes)"
     )
     start = time.perf_counter()

@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["count_locked", "count_unlocked", "square", "stress_prepare_quiet"]
+__all__ = [
+    "count_locked",
+    "count_unlocked",
+    "idle",
+    "member_start",
+    "square",
+    "stress_prepare_quiet",
+]
 
 
 def square(x: int) -> int:
@@ -29,6 +36,16 @@ def count_locked(counter: Any, times: int = 100) -> None:
             counter.value += 1
 
 
+def idle() -> None:
+    """A bare process's work: nothing."""
+
+
+def member_start(prepare: Any, adopt: Any, *payload: Any) -> None:
+    """A stress member's start: it has unpickled what the crew sends, and prepares a round."""
+    adopt()
+    prepare(1, 0)
+
+
 def stress_prepare_quiet(seed: int, label: int, round_number: int) -> None:
     """A stress member's per-round set-up with the access noise switched off.
 
@@ -36,6 +53,6 @@ def stress_prepare_quiet(seed: int, label: int, round_number: int) -> None:
     own set-up to measure what the noise pauses cost.  Imported lazily, so
     the work functions above stay free of pytest_mpcheck.
     """
-    from pytest_mpcheck._checks import trace
+    from pytest_mpcheck._trace.policy import start_round
 
-    trace.configure_process(label, seed, round_number, 0.0)
+    start_round(seed, label, round_number, noise=0.0)

@@ -6,31 +6,14 @@ running test's settings.
 
 The names are loaded on first use, so that pytest importing the plugin
 (``pytest_mpcheck.plugin``, which lives in this package) stays cheap for
-every run that never calls a check.
+every run that never calls a check, and a stress process that unpickles a
+shared object imports that object's module, not the whole package.
 """
 
 from __future__ import annotations
 
 import importlib
 from typing import TYPE_CHECKING, Any
-
-from ._errors import (
-    CheckTimeoutError,
-    ExceptionMismatchError,
-    ExpectationError,
-    IncomparableError,
-    LeakError,
-    LostUpdateError,
-    MpCheckError,
-    NondeterministicError,
-    RaceError,
-    ResultMismatchError,
-    TargetError,
-    UnguardedUpdateError,
-    UnpicklableError,
-    WorkerCrashError,
-)
-from ._settings import Settings, available_start_methods
 
 if TYPE_CHECKING:
     from ._api import (
@@ -44,10 +27,43 @@ if TYPE_CHECKING:
     from ._checks.shared import Array, Lock, RLock, Value
     from ._checks.stress import StressReport
     from ._engine.pools import VIAS
+    from ._errors import (
+        CheckTimeoutError,
+        ExceptionMismatchError,
+        ExpectationError,
+        IncomparableError,
+        LeakError,
+        LostUpdateError,
+        MpCheckError,
+        NondeterministicError,
+        RaceError,
+        ResultMismatchError,
+        TargetError,
+        UnguardedUpdateError,
+        UnpicklableError,
+        WorkerCrashError,
+    )
+    from ._settings import Settings, available_start_methods
 
 __version__ = "0.1.0"
 
 _LAZY = {
+    "CheckTimeoutError": "._errors",
+    "ExceptionMismatchError": "._errors",
+    "ExpectationError": "._errors",
+    "IncomparableError": "._errors",
+    "LeakError": "._errors",
+    "LostUpdateError": "._errors",
+    "MpCheckError": "._errors",
+    "NondeterministicError": "._errors",
+    "RaceError": "._errors",
+    "ResultMismatchError": "._errors",
+    "TargetError": "._errors",
+    "UnguardedUpdateError": "._errors",
+    "UnpicklableError": "._errors",
+    "WorkerCrashError": "._errors",
+    "Settings": "._settings",
+    "available_start_methods": "._settings",
     "MpCheck": "._api",
     "active_settings": "._api",
     "assert_map_equal": "._api",

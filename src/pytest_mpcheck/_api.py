@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._checks import trace
 from ._checks.equivalence import check_map_equal
 from ._checks.instrument import Instrumented
 from ._checks.shared import Array, Lock, RLock, Shared, Value
@@ -34,6 +33,7 @@ from ._settings import (
     parse_rounds,
     parse_start_methods,
 )
+from ._trace.policy import Tracing, configured
 
 __all__ = [
     "MpCheck",
@@ -67,7 +67,6 @@ def active_settings() -> Settings:
         return _active[-1][0]
     if not _fallback:
         _fallback.append(default_settings())
-        trace.set_seed(_fallback[0].seed)
     return _fallback[0]
 
 
@@ -82,9 +81,10 @@ def using(
     """
     record = record or TestRecord()
     _active.append((settings, record, advice))
-    trace.set_seed(settings.seed)
     try:
-        yield record
+        # Objects made in the block carry its seed to the processes nobody configures.
+        with configured(Tracing(seed=settings.seed)):
+            yield record
     finally:
         _active.pop()
 

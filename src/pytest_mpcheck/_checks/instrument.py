@@ -10,17 +10,18 @@ Value`` at import time) keeps them.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import multiprocessing.context
 from collections import Counter
 from typing import Any
 
-from pytest_mpcheck._checks import trace
 from pytest_mpcheck._checks.races import analyze, shortfall, worst_loss
 from pytest_mpcheck._checks.shared import Array, Lock, RLock, Shared, Value
 from pytest_mpcheck._checks.stress import describe_shared, location_name
 from pytest_mpcheck._model import Found, RaceFinding, StressRun
 from pytest_mpcheck._settings import Settings
+from pytest_mpcheck._trace.policy import Noise, Tracing, configured
 
 __all__ = ["Instrumented"]
 
@@ -32,6 +33,7 @@ class Instrumented:
         self._settings = settings
         self.created: list[Shared] = []
         self._saved: list[tuple[Any, str, Any]] = []
+        self._tracing: contextlib.AbstractContextManager[Tracing] | None = None
 
     def _value(self, *args: Any, lock: object = True, **_ctx: Any) -> Value:
         value = Value(*args, lock=lock)
@@ -58,7 +60,9 @@ class Instrumented:
         for name, factory in factories.items():
             setattr(multiprocessing, name, factory)
             setattr(context, name, _as_method(factory))
-        trace.configure_process(0, self._settings.seed, 0, trace.NOISE)
+        seed = self._settings.seed
+        self._tracing = configured(Tracing(0, seed, Noise.seeded(seed, 0, 0)))
+        self._tracing.__enter__()
         return self.created
 
     def __exit__(self, exc_type: object, *exc_info: object) -> None:
@@ -66,7 +70,9 @@ class Instrumented:
         for owner, name, original in self._saved:
             setattr(owner, name, original)
         self._saved.clear()
-        trace.configure_process(0, self._settings.seed, 0, 0.0)
+        if self._tracing is not None:
+            self._tracing.__exit__(None, None, None)
+            self._tracing = None
         if exc_type is None:
             _raise_races(self.created, self._settings)
 

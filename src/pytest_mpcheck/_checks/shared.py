@@ -20,17 +20,10 @@ from multiprocessing import sharedctypes, synchronize
 from multiprocessing.context import assert_spawning
 from typing import Any
 
-from pytest_mpcheck._checks.trace import (
-    _LOCK_CONTEXT,
-    INTERNAL_FILES,
-    READ,
-    WRITE,
-    Trace,
-    lock_acquired,
-    lock_released,
-    pause_after_read,
-    register_own_lock,
-)
+from pytest_mpcheck._model import READ, WRITE
+from pytest_mpcheck._trace.locks import LOCK_CONTEXT, register_own_lock
+from pytest_mpcheck._trace.policy import acquired, current, releasing
+from pytest_mpcheck._trace.ring import Trace
 
 __all__ = ["Array", "Lock", "RLock", "Shared", "Value"]
 
@@ -38,8 +31,6 @@ _NO_LOCK = (
     "{} created with lock=False has no get_lock()/acquire()/release(), like "
     "multiprocessing's Raw objects; guard it with a separate Lock"
 )
-
-INTERNAL_FILES.add(__file__)
 
 
 class Lock:
@@ -51,7 +42,7 @@ class Lock:
         if wrap is None:
             # The classes, not the context's factories, which instrument() replaces.
             kind = synchronize.RLock if self._reentrant else synchronize.Lock
-            wrap = kind(ctx=_LOCK_CONTEXT)
+            wrap = kind(ctx=LOCK_CONTEXT)
         self._lock = wrap
         self._id = secrets.randbits(31) | 1
         register_own_lock(wrap)
@@ -64,20 +55,28 @@ class Lock:
         register_own_lock(self._lock)
 
     def acquire(self, block: bool = True, timeout: float | None = None) -> bool:
-        acquired = bool(self._lock.acquire(block, timeout))
-        if acquired:
-            lock_acquired(self._id)
-        return acquired
+        got = bool(self._lock.acquire(block, timeout))
+        if got:
+            acquired(self._id)
+        return got
 
     def release(self) -> None:
-        lock_released(self._id)
+        releasing(self._id)
         self._lock.release()
 
+    # Spelled out rather than calling acquire()/release(): this is the common path.
     def __enter__(self) -> bool:
-        return self.acquire()
+        self._lock.acquire()
+        acquired(self._id)
+        return True
 
     def __exit__(self, *exc_info: object) -> None:
-        self.release()
+        releasing(self._id)
+        self._lock.release()
+
+    def itself(self) -> Lock:
+        """What ``get_lock()`` of the object it guards returns."""
+        return self
 
     def __repr__(self) -> str:
         return f"<pytest_mpcheck.{type(self).__name__} {self._lock!r}>"
@@ -115,7 +114,15 @@ class Shared:
     def _setup(self, raw: Any, lock: object) -> None:
         self._raw = raw
         self._lock = _own_lock(lock)
-        self._trace = Trace()
+        # The object's own lock also orders its records: one lock per access, as in
+        # multiprocessing.  The seed is the active check's, for processes nobody configures.
+        own = self._lock
+        self._trace = Trace(
+            current().seed,
+            own._lock if own is not None else None,
+            # Holding our own RLock already holds the inner one: the trace needs not retake it.
+            own._id if own is not None and lock in (True, None) else 0,
+        )
         self._initial = bytes(memoryview(raw).cast("B"))
 
     def __getstate__(self) -> dict[str, Any]:
@@ -131,18 +138,8 @@ class Shared:
         raise NotImplementedError
 
     def _access(self, op: int, lo: int, hi: int, access: Callable[[], Any]) -> Any:
-        """Do ``access`` under the object's own lock (if any), recorded; pause after a read."""
-        inner = self._lock._lock if self._lock is not None else None
-        if inner is not None:
-            inner.acquire()
-        try:
-            value = self._trace.record(op, lo, hi, access)
-        finally:
-            if inner is not None:
-                inner.release()
-        if op == READ:
-            pause_after_read()
-        return value
+        """Do ``access`` under the object's own lock (if any), recorded."""
+        return self._trace.record(op, lo, hi, access)
 
     def get_obj(self) -> Any:
         return self._raw
@@ -156,8 +153,7 @@ class Shared:
     # has no such attributes at all (hasattr() is False).
     @property
     def get_lock(self) -> Callable[[], Lock]:
-        lock = self._guard()
-        return lambda: lock
+        return self._guard().itself
 
     @property
     def acquire(self) -> Callable[..., bool]:
@@ -183,26 +179,29 @@ class Shared:
 class Value(Shared):
     """Drop-in for ``multiprocessing.Value``: ``.value`` (or a Structure's fields), recorded."""
 
-    def __init__(self, typecode_or_type: Any, *args: Any, lock: object = True) -> None:
-        self._setup(sharedctypes.RawValue(typecode_or_type, *args), lock)
+    _fields: tuple[str, ...]
 
-    @property
-    def _fields(self) -> list[str]:
-        return [field[0] for field in getattr(type(self._raw), "_fields_", ())]
+    def __init__(self, typecode_or_type: Any, *args: Any, lock: object = True) -> None:
+        raw = sharedctypes.RawValue(typecode_or_type, *args)
+        self._fields = tuple(field[0] for field in getattr(type(raw), "_fields_", ()))
+        self._setup(raw, lock)
 
     @property
     def value(self) -> Any:
         if self._fields:
             raise AttributeError("value")  # __getattr__ explains
-        return self._access(READ, 0, 1, lambda: self._raw.value)
+        raw = self._raw
+        return self._trace.record(READ, 0, 1, lambda: raw.value)
 
     @value.setter
     def value(self, new: Any) -> None:
-        def write() -> Any:
-            self._raw.value = new
-            return self._raw.value
+        raw = self._raw
 
-        self._access(WRITE, 0, 1, write)
+        def write() -> Any:
+            raw.value = new
+            return raw.value
+
+        self._trace.record(WRITE, 0, 1, write)
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from multiprocessing import synchronize
 from typing import Any
 
-from pytest_mpcheck._checks import trace
 from pytest_mpcheck._checks.pickling import describe_object, find_problem
 from pytest_mpcheck._checks.races import analyze, shortfall, worst_loss
 from pytest_mpcheck._checks.shared import Array, Lock, RLock, Shared, Value
@@ -39,8 +38,10 @@ from pytest_mpcheck._model import (
     Unpicklable,
 )
 from pytest_mpcheck._settings import Settings
+from pytest_mpcheck._trace.locks import register_own_lock
+from pytest_mpcheck._trace.policy import start_round
 
-__all__ = ["StressReport", "check_stress", "describe_shared", "location_name"]
+__all__ = ["StressReport", "check_stress", "describe_shared", "location_name", "member_hooks"]
 
 # Once a round has failed, further rounds run for this long only: enough for an
 # outcome histogram, short enough that a failure is reported fast.
@@ -72,8 +73,13 @@ class StressReport:
         )
 
 
-def _prepare(seed: int, label: int, round_number: int) -> None:
-    trace.configure_process(label, seed, round_number, trace.NOISE)
+def member_hooks(seed: int) -> tuple[Callable[[int, int], None], Callable[..., None]]:
+    """What a crew member calls before each round, and with the crew's own primitives.
+
+    Both live in ``_trace``: unpickling them in a spawn or forkserver member
+    imports the trace and nothing of the checks or the report.
+    """
+    return functools.partial(start_round, seed), register_own_lock
 
 
 def _walk(value: Any, path: str, depth: int = 0) -> Iterator[tuple[str, Any]]:
@@ -196,10 +202,10 @@ def _stress_method(
     lost: dict[tuple[str, int, bool], list[tuple[float | None, int]]] = {}
     witnesses: dict[tuple[str, int, bool], LostUpdate | UnguardedUpdate] = {}
     failed_expect: list[tuple[int, str]] = []
-    prepare = functools.partial(_prepare, run.seed)
+    prepare, adopt = member_hooks(run.seed)
     broken: StressFinding | None = None
     try:
-        crew = Crew(method, run.processes, target, args, prepare, trace.register_own_lock)
+        crew = Crew(method, run.processes, target, args, prepare, adopt)
     except Exception as exc:
         problem = PickleProblem(
             "args",

@@ -19,8 +19,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from pytest_mpcheck._engine.supervise import (
     StackDir,
@@ -40,8 +39,7 @@ _BARRIER_SECONDS = 30.0
 _STOP_SECONDS = 2.0
 
 
-@dataclass(frozen=True)
-class MemberReport:
+class MemberReport(NamedTuple):
     """What one member said about one round: None if fine, else its exception."""
 
     label: int

@@ -1,0 +1,104 @@
+"""The fixed-size record of one access, and the values it can carry.
+
+A record is packed into the shared ring buffer by one process and decoded
+by another, so its layout is a ``struct`` format; both directions go through
+the field names of ``Fields``, never through positions.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from typing import NamedTuple
+
+from pytest_mpcheck._model import Event
+
+__all__ = [
+    "MAX_HELD",
+    "RECORD",
+    "Fields",
+    "decode",
+    "encode_held",
+    "encode_one_held",
+    "encode_value",
+]
+
+#: Known locks a record can name; a process holding more names its first ones.
+MAX_HELD = 4
+_HELD = struct.Struct("<II")
+
+_NONE, _INT, _FLOAT, _BYTES = 0, 1, 2, 3
+_BIG = 2**63
+_INT_RANGE = range(-_BIG, _BIG)
+
+
+class Fields(NamedTuple):
+    """A record as stored: one field per slot of ``RECORD``, in its order."""
+
+    proc: int
+    pid: int
+    op: int
+    kind: int
+    lo: int
+    hi: int
+    ival: int
+    fval: float
+    file: int
+    line: int
+    foreign: int
+    nheld: int
+    #: ``nheld`` pairs of (lock id, acquisition serial), ``_HELD`` each.
+    held: bytes
+
+
+RECORD = struct.Struct(f"<iibbiiqdIibb{MAX_HELD * _HELD.size}s")
+
+
+def encode_value(value: object) -> tuple[int, int, float]:
+    """``(kind, ival, fval)``: ints, floats and short bytes exactly, big ints by checksum."""
+    if type(value) is int and -_BIG <= value < _BIG:
+        return _INT, value, 0.0
+    if isinstance(value, int):
+        if value in _INT_RANGE:
+            return _INT, int(value), 0.0
+        return _BYTES, zlib.crc32(repr(value).encode()), 0.0
+    if isinstance(value, float):
+        return _FLOAT, 0, value
+    if isinstance(value, bytes | bytearray) and len(value) <= 8:
+        return _BYTES, int.from_bytes(bytes(value).ljust(8, b"\0"), "little", signed=True), 0.0
+    return _NONE, 0, 0.0
+
+
+def encode_held(held: list[tuple[int, int]]) -> bytes:
+    """The ``held`` field for (lock id, serial) pairs, first ``MAX_HELD`` only."""
+    return b"".join([_HELD.pack(lock_id, serial) for lock_id, serial in held[:MAX_HELD]])
+
+
+#: The ``held`` field for one (lock id, serial) pair: the common case, made cheap.
+encode_one_held = _HELD.pack
+
+
+def decode(step: int, fields: Fields, files: dict[int, str]) -> Event:
+    """The event a stored record stands for; ``files`` names the file ids."""
+    if fields.kind == _INT:
+        value: object = fields.ival
+    elif fields.kind == _FLOAT:
+        value = fields.fval
+    elif fields.kind == _BYTES:
+        value = fields.ival.to_bytes(8, "little", signed=True).rstrip(b"\0")
+    else:
+        value = None
+    held = tuple(_HELD.iter_unpack(fields.held[: fields.nheld * _HELD.size]))
+    return Event(
+        step=step,
+        proc=fields.proc,
+        pid=fields.pid,
+        op=fields.op,
+        lo=fields.lo,
+        hi=fields.hi,
+        value=value,
+        file=files.get(fields.file, "<unknown file>"),
+        line=fields.line,
+        held=held,
+        foreign=bool(fields.foreign),
+    )

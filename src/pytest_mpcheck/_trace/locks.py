@@ -1,0 +1,213 @@
+"""Per-process lock bookkeeping: which known locks this process holds, which are ours.
+
+A known lock (the object's own, ``pytest_mpcheck.Lock``/``RLock``) held
+across a read and a write makes a read-modify-write guarded; each
+acquisition gets a serial so that the analysis can tell one holding from
+two.  Locks of the user's that the trace cannot see (a ``multiprocessing``
+lock, semaphore or queue) may order the accesses too: a process that holds
+or has used one in its round is flagged *foreign*, so that it is never
+blamed as unguarded (an actual lost update still is).
+
+The book is a fact of the process, like its pid: one per process, and a
+forked child starts a fresh one (it holds nothing, and has used nothing yet)
+that keeps the parent's list of our own primitives.
+"""
+
+from __future__ import annotations
+
+import gc
+import itertools
+import multiprocessing
+import os
+import sys
+import weakref
+from multiprocessing import synchronize
+from typing import Any
+
+from pytest_mpcheck._trace.codec import encode_held, encode_one_held
+
+__all__ = [
+    "BOOK",
+    "LOCK_CONTEXT",
+    "LockBook",
+    "register_own_lock",
+]
+
+# Locks are created with the spawn context: such a lock is inherited by fork
+# children and pickled to spawn/forkserver children alike, where a lock made
+# by the fork context may not be sent to a spawn child.
+LOCK_CONTEXT = multiprocessing.get_context("spawn")
+
+
+class LockBook:
+    """Which known locks this process holds, and what it knows of the user's primitives.
+
+    ``foreign`` holds the ``multiprocessing`` primitives of this process that
+    are not ours; ``hidden`` says a lock we cannot inspect exists (a manager's
+    proxy); ``synced`` says this process used a primitive of the user's since
+    its round began.  ``held_record`` and ``holding`` are kept up to date on
+    every acquire and release, so that an access reads them without work.
+    """
+
+    def __init__(self) -> None:
+        self.ours: weakref.WeakSet[Any] = weakref.WeakSet()
+        self.fresh()
+
+    def fresh(self) -> None:
+        """Forget all but our own primitives: a forked child holds and has used nothing."""
+        self.pid = os.getpid()
+        self.foreign: weakref.WeakSet[Any] = weakref.WeakSet()
+        self.watching = False
+        self.hidden = False
+        self.synced = False
+        # The foreign locks to inspect on each access, recomputed when the sets change;
+        # weak, so that watching a lock never keeps it (and its semaphore) alive.
+        self.suspects: list[weakref.ref[Any]] | None = None
+        self.held: dict[int, list[int]] = {}
+        self.serials = itertools.count(1)
+        self.holding = 0
+        self.held_record = b""
+
+    def acquired(self, lock_id: int) -> None:
+        serials = self.held.get(lock_id)
+        if serials:
+            # Reentered: the record names the outermost acquisition, which stays.
+            serials.append(next(self.serials))
+            return
+        serial = next(self.serials)
+        held = self.held
+        held[lock_id] = [serial]
+        if len(held) == 1:
+            self.holding, self.held_record = 1, encode_one_held(lock_id, serial)
+        else:
+            self._changed()
+
+    def released(self, lock_id: int) -> None:
+        serials = self.held.get(lock_id)
+        if serials:
+            serials.pop()
+            if not serials:
+                held = self.held
+                del held[lock_id]
+                if held:
+                    self._changed()
+                else:
+                    self.holding, self.held_record = 0, b""
+
+    def _changed(self) -> None:
+        held = self.held
+        self.holding = len(held)
+        self.held_record = (
+            encode_held([(lock_id, serials[0]) for lock_id, serials in held.items()])
+            if held
+            else b""
+        )
+
+    def new_round(self) -> None:
+        """A round starts: nothing held, no primitive of the user's used yet."""
+        self.held.clear()
+        self._changed()
+        self.synced = False
+
+    def register(self, *locks: Any) -> None:
+        self.ours.update(locks)
+        self.suspects = None
+        for lock in locks:
+            _unwatch_acquire(lock)
+
+    def foreign_lock_held(self) -> bool:
+        """Whether something the trace cannot see may order this process's accesses."""
+        if self.hidden or self.synced:
+            return True
+        suspects = self.suspects
+        if suspects is None:
+            if not self.watching:
+                self._watch()
+            suspects = self.suspects = [
+                weakref.ref(lock) for lock in self.foreign if lock not in self.ours
+            ]
+        for ref in suspects:
+            lock = ref()
+            try:
+                if lock is not None and lock._semlock._is_mine():
+                    return True
+            except (AttributeError, OSError, ValueError):
+                continue
+        return False
+
+    def _watch(self) -> None:
+        """Watch the user's ``multiprocessing`` primitives in this process, now and from now on."""
+        self.watching = True
+        proxy = _manager_lock_type()
+        for obj in gc.get_objects():
+            if isinstance(obj, synchronize.SemLock):
+                self.foreign.add(obj)
+                if obj not in self.ours:
+                    _watch_acquire(obj)
+            elif isinstance(obj, proxy):
+                self.hidden = True
+        _watch_new_semlocks()
+
+    def used(self, lock: Any) -> None:
+        if lock not in self.ours:
+            self.synced = True
+
+
+#: This process's book: one object for the life of the process, refreshed in a forked child.
+BOOK = LockBook()
+os.register_at_fork(after_in_child=BOOK.fresh)
+
+
+def register_own_lock(*locks: Any) -> None:
+    """Mark ``multiprocessing`` primitives as part of our machinery, not the user's."""
+    BOOK.register(*locks)
+
+
+def _watch_new_semlocks() -> None:
+    """Make every ``SemLock`` created from now on known to the book, and its use seen."""
+    semlock: Any = synchronize.SemLock
+    original = semlock._make_methods
+    if getattr(original, "_mpcheck_watch", False):
+        return
+
+    def make_methods(self: Any) -> None:
+        original(self)
+        BOOK.foreign.add(self)
+        BOOK.suspects = None
+        _watch_acquire(self)
+
+    def enter(self: Any) -> Any:
+        BOOK.used(self)
+        return self._semlock.__enter__()
+
+    make_methods._mpcheck_watch = True  # type: ignore[attr-defined]
+    semlock._make_methods = make_methods
+    semlock.__enter__ = enter
+
+
+def _watch_acquire(lock: Any) -> None:
+    """Rebind one primitive's ``acquire`` (an instance attribute) so that its use is seen."""
+    acquire = lock.__dict__.get("acquire")
+    if acquire is None or getattr(acquire, "_mpcheck_watch", False):
+        return
+
+    def watched(*args: Any, **kwargs: Any) -> Any:
+        BOOK.used(lock_ref())
+        return acquire(*args, **kwargs)
+
+    lock_ref = weakref.ref(lock)
+    watched._mpcheck_watch = True  # type: ignore[attr-defined]
+    lock.acquire = watched
+
+
+def _unwatch_acquire(lock: Any) -> None:
+    """Our own primitives are never the user's: their ``acquire`` goes unwatched (and fast)."""
+    acquire = lock.__dict__.get("acquire")
+    if getattr(acquire, "_mpcheck_watch", False):
+        lock.acquire = lock._semlock.acquire
+
+
+def _manager_lock_type() -> Any:
+    """A manager's lock proxy type, if managers are in use at all (never imported here)."""
+    managers = sys.modules.get("multiprocessing.managers")
+    return getattr(managers, "AcquirerProxy", ()) if managers is not None else ()

@@ -1,0 +1,160 @@
+"""What happens at an instrumented access: the access policy, and how a process gets one.
+
+Every read and write of an instrumented object and every acquire and release
+of a known lock is a point where the policy of the running process is called,
+after the trace has recorded it and outside the object's lock.  Seeded
+noise is one policy; a scheduler that decides who runs next, or a replay of
+a recorded schedule, is another implementation of the same four methods,
+and nothing else changes.
+
+A process (or a round of a stress member) is configured by setting one
+``ContextVar``: its label, the seed and the policy.  Nothing is kept in a
+module-level box: a check passes the seed down, and a block that configures
+the process restores what was there when it ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import functools
+import multiprocessing
+import os
+import random
+import time
+from collections.abc import Callable, Iterator
+from typing import NamedTuple
+
+from pytest_mpcheck._trace.locks import BOOK
+
+__all__ = [
+    "NOISE",
+    "AccessPolicy",
+    "Noise",
+    "Tracing",
+    "acquired",
+    "configured",
+    "current",
+    "policy",
+    "releasing",
+    "start_round",
+]
+
+#: Probability of a pause after each instrumented read.
+NOISE = 0.1
+
+
+class AccessPolicy:
+    """Called at each access point of this process; the base class lets everything run.
+
+    ``holding`` says whether the process holds a known lock at that point.
+    """
+
+    def read(self, lo: int, hi: int, holding: bool) -> None:
+        """After a read of locations ``lo`` to ``hi`` was recorded."""
+
+    def write(self, lo: int, hi: int, holding: bool) -> None:
+        """After a write of locations ``lo`` to ``hi`` was recorded."""
+
+    def acquire(self, lock_id: int) -> None:
+        """After a known lock was acquired."""
+
+    def release(self, lock_id: int) -> None:
+        """Before a known lock is released."""
+
+
+class Noise(AccessPolicy):
+    """Seeded noise: sometimes give the CPU away between a read and what follows.
+
+    A yield or a pause of 10-100 µs widens a read→write window so that lost
+    updates show; never under a known lock, where a pause exposes nothing and
+    only makes the others wait, and never after writes, which would only
+    slow a loaded machine down.
+    """
+
+    def __init__(self, rng: random.Random, probability: float = NOISE) -> None:
+        self._random = rng.random
+        self._uniform = rng.uniform
+        self._probability = probability
+
+    @classmethod
+    def seeded(cls, *key: object, probability: float = NOISE) -> Noise:
+        """Noise drawn from a generator seeded by ``key`` (seed, round, label...)."""
+        return cls(random.Random(":".join(map(str, key))), probability)
+
+    def read(self, lo: int, hi: int, holding: bool) -> None:
+        if holding or self._random() >= self._probability:
+            return
+        if self._random() < 0.5:
+            os.sched_yield()
+        else:
+            time.sleep(self._uniform(10e-6, 100e-6))
+
+
+class Tracing(NamedTuple):
+    """How the running process traces: its label in the check, the seed, its policy.
+
+    ``policy`` None means not configured yet: the first access makes seeded
+    noise from the seed its object carries and the process's name.
+    """
+
+    label: int = 0
+    seed: int = 0
+    policy: AccessPolicy | None = None
+
+
+_TRACING: contextvars.ContextVar[Tracing] = contextvars.ContextVar("pytest_mpcheck_tracing")
+#: How the running process traces now (a C-level call: it runs at every access).
+current: Callable[[], Tracing] = functools.partial(_TRACING.get, Tracing())
+
+
+def policy(seed: int) -> AccessPolicy:
+    """The running process's policy; made from ``seed`` and the process name on first use."""
+    tracing = current()
+    if tracing.policy is not None:
+        return tracing.policy
+    name = multiprocessing.current_process().name
+    made = Noise.seeded(seed, name)
+    _TRACING.set(tracing._replace(policy=made))
+    return made
+
+
+@contextlib.contextmanager
+def configured(tracing: Tracing) -> Iterator[Tracing]:
+    """Trace with ``tracing`` inside the block; what was configured before comes back after."""
+    token = _TRACING.set(tracing)
+    try:
+        yield tracing
+    finally:
+        _TRACING.reset(token)
+
+
+def start_round(seed: int, label: int, round_number: int, noise: float = NOISE) -> None:
+    """A stress member's set-up before each round: its label, seeded noise, a clean book."""
+    access = Noise.seeded(seed, round_number, label, probability=noise) if noise > 0 else None
+    _TRACING.set(Tracing(label, seed, access or AccessPolicy()))
+    BOOK.new_round()
+
+
+def acquired(lock_id: int) -> None:
+    """A known lock was acquired: book it, then tell the policy (if one is configured)."""
+    BOOK.acquired(lock_id)
+    chosen = current().policy
+    if chosen is not None:
+        chosen.acquire(lock_id)
+
+
+def releasing(lock_id: int) -> None:
+    """A known lock is about to be released: tell the policy (if any), then book it."""
+    chosen = current().policy
+    if chosen is not None:
+        chosen.release(lock_id)
+    BOOK.released(lock_id)
+
+
+def _fresh_child() -> None:
+    """A forked child is a new process: its own label and noise, the same seed."""
+    _TRACING.set(Tracing(seed=current().seed))
+
+
+os.register_at_fork(after_in_child=_fresh_child)

@@ -1,0 +1,177 @@
+"""The bounded access trace that instrumented shared objects write, across processes.
+
+Each instrumented object owns one ``Trace``: a ring buffer of fixed-size
+records in shared memory, a counter and a lock — the object's own lock when
+it has one, else one of the trace's.  The real memory access and its record
+happen under that lock, so the order of records is the order in which the
+object's memory was really read and written, whichever process did it.  The
+lock is held for one access only, never across a read-modify-write, so races
+in the code under test stay races.
+
+Each record carries the process, the operation, the location range, the
+value, the source line and the known locks the process held, each with the
+serial number of that acquisition: a lock held across a read and a write has
+the same serial at both.
+
+Memory per object: ``CAPACITY`` records of ``RECORD.size`` bytes (about
+300 KiB) plus a table of ``FILES`` source file names of ``FILE_BYTES``
+bytes each; older records are overwritten once the ring is full.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import sys
+import zlib
+from collections.abc import Callable
+from multiprocessing import sharedctypes, synchronize
+from typing import Any
+
+from pytest_mpcheck._model import READ, Event
+from pytest_mpcheck._trace.codec import RECORD, Fields, decode, encode_value
+from pytest_mpcheck._trace.locks import BOOK, LOCK_CONTEXT, register_own_lock
+from pytest_mpcheck._trace.policy import current, policy
+
+__all__ = ["CAPACITY", "Trace"]
+
+CAPACITY = 4096
+FILES = 32
+FILE_BYTES = 240
+_FILE_ENTRY = struct.Struct("<IB")
+_pack_into, _SIZE = RECORD.pack_into, RECORD.size
+
+#: Frames in files under this directory (the package) are the instrumentation's own:
+#: the line of an access is the first frame outside it.
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
+
+class Trace:
+    """Shared ring buffer of access records for one object; picklable to children."""
+
+    def __init__(
+        self, seed: int, lock: Any = None, lock_id: int = 0, capacity: int = CAPACITY
+    ) -> None:
+        """``seed`` seeds the noise of processes nobody configured; ``lock`` is the
+        object's own lock, if it has one, which then also guards the records; a
+        process holding the known reentrant lock ``lock_id`` holds ``lock`` already."""
+        self._lock_id = lock_id
+        self._capacity = capacity
+        self._seed = seed
+        self._buffer: Any = sharedctypes.RawArray("b", capacity * RECORD.size)
+        self._count: Any = sharedctypes.RawValue("q", 0)
+        self._files: Any = sharedctypes.RawArray("b", FILES * FILE_BYTES)
+        self.lock: Any = lock if lock is not None else synchronize.Lock(ctx=LOCK_CONTEXT)
+        register_own_lock(self.lock)
+        self._process_local()
+
+    def _process_local(self) -> None:
+        """What each process keeps for itself: file ids by name, a view of the ring."""
+        self._sites: dict[str, int] = {}
+        self._view = memoryview(self._buffer).cast("B")
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        del state["_sites"], state["_view"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._process_local()
+        register_own_lock(self.lock)
+
+    def record(self, op: int, lo: int, hi: int, access: Callable[[], Any]) -> Any:
+        """Perform ``access`` and record it under the lock, then let the policy act.
+
+        Returns what ``access`` returns; for a write, that is the value written.
+        The source line recorded is the first frame outside the package.
+        """
+        frame: Any = sys._getframe(1)
+        sites = self._sites
+        while True:
+            filename = frame.f_code.co_filename
+            file_id = sites.get(filename)
+            if file_id is None:
+                file_id = self._learn(filename)
+            if file_id or frame.f_back is None:
+                break
+            frame = frame.f_back
+        line = frame.f_lineno
+        process = BOOK
+        tracing = current()
+        lock = None if self._lock_id in process.held else self.lock
+        if lock is not None:
+            lock.acquire()
+        try:
+            value = access()
+            kind, ival, fval = encode_value(value)
+            count = self._count
+            _pack_into(
+                self._view,
+                (count.value % self._capacity) * _SIZE,
+                tracing.label,
+                process.pid,
+                op,
+                kind,
+                lo,
+                hi,
+                ival,
+                fval,
+                file_id,
+                line,
+                process.foreign_lock_held(),
+                process.holding,
+                process.held_record,
+            )
+            count.value += 1
+        finally:
+            if lock is not None:
+                lock.release()
+        chosen = tracing.policy or policy(self._seed)
+        if op == READ:
+            chosen.read(lo, hi, process.holding > 0)
+        else:
+            chosen.write(lo, hi, process.holding > 0)
+        return value
+
+    def _learn(self, filename: str) -> int:
+        """The id of a source file (0 for the package's own), entered in the shared table."""
+        if filename.startswith(_PACKAGE):
+            self._sites[filename] = 0
+            return 0
+        file_id = zlib.crc32(filename.encode()) or 1
+        self._sites[filename] = file_id
+        files = memoryview(self._files).cast("B")
+        name = filename.encode()[-(FILE_BYTES - _FILE_ENTRY.size) :]
+        entry = _FILE_ENTRY.pack(file_id, len(name)) + name
+        for offset in range(0, FILES * FILE_BYTES, FILE_BYTES):
+            current = _FILE_ENTRY.unpack_from(files, offset)[0]
+            if current == file_id:
+                break
+            if current == 0:
+                files[offset : offset + len(entry)] = entry
+                break
+        return file_id
+
+    def clear(self) -> None:
+        with self.lock:
+            self._count.value = 0
+
+    def events(self) -> list[Event]:
+        """The records still in the ring, oldest first."""
+        with self.lock:
+            count = self._count.value
+            raw = bytes(memoryview(self._buffer).cast("B"))
+            files = bytes(memoryview(self._files).cast("B"))
+        names: dict[int, str] = {}
+        for offset in range(0, len(files), FILE_BYTES):
+            file_id, length = _FILE_ENTRY.unpack_from(files, offset)
+            if file_id:
+                start = offset + _FILE_ENTRY.size
+                names[file_id] = files[start : start + length].decode(errors="replace")
+        first = max(0, count - self._capacity)
+        slots = ((step, (step % self._capacity) * RECORD.size) for step in range(first, count))
+        return [
+            decode(step, Fields._make(RECORD.unpack_from(raw, offset)), names)
+            for step, offset in slots
+        ]

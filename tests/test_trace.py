@@ -1,0 +1,129 @@
+"""The access trace on its own: the record codec, the access policy, the seed's way in."""
+
+from __future__ import annotations
+
+import contextvars
+from typing import Any
+
+import pytest
+
+import pytest_mpcheck
+from pytest_mpcheck._model import WRITE
+from pytest_mpcheck._trace import policy as policy_module
+from pytest_mpcheck._trace.codec import (
+    RECORD,
+    Fields,
+    decode,
+    encode_held,
+    encode_value,
+)
+from pytest_mpcheck._trace.policy import AccessPolicy, Tracing, configured, current, start_round
+
+
+@pytest.mark.parametrize("value", [7, -(2**63), 2.5, b"abc", None])
+def test_a_record_decodes_to_the_event_it_was_packed_from(value: object) -> None:
+    kind, ival, fval = encode_value(value)
+    fields = Fields(
+        proc=3,
+        pid=4242,
+        op=WRITE,
+        kind=kind,
+        lo=2,
+        hi=5,
+        ival=ival,
+        fval=fval,
+        file=99,
+        line=17,
+        foreign=1,
+        nheld=2,
+        held=encode_held([(11, 1), (12, 8)]),
+    )
+    buffer = bytearray(RECORD.size * 2)
+    RECORD.pack_into(buffer, RECORD.size, *fields)
+    event = decode(6, Fields._make(RECORD.unpack_from(buffer, RECORD.size)), {99: "mod.py"})
+    assert event._asdict() == {
+        "step": 6,
+        "proc": 3,
+        "pid": 4242,
+        "op": WRITE,
+        "lo": 2,
+        "hi": 5,
+        "value": value,
+        "file": "mod.py",
+        "line": 17,
+        "held": ((11, 1), (12, 8)),
+        "foreign": True,
+    }
+
+
+class Recorder(AccessPolicy):
+    """Observes every access point, in order."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[Any, ...]] = []
+
+    def read(self, lo: int, hi: int, holding: bool) -> None:
+        self.seen.append(("read", lo, hi, holding))
+
+    def write(self, lo: int, hi: int, holding: bool) -> None:
+        self.seen.append(("write", lo, hi, holding))
+
+    def acquire(self, lock_id: int) -> None:
+        self.seen.append(("acquire", lock_id))
+
+    def release(self, lock_id: int) -> None:
+        self.seen.append(("release", lock_id))
+
+
+def test_the_policy_sees_every_read_write_acquire_and_release_in_order() -> None:
+    counter = pytest_mpcheck.Value("i", 0)
+    slots = pytest_mpcheck.Array("i", 4, lock=False)
+    guard = pytest_mpcheck.Lock()
+    recorder = Recorder()
+    with configured(Tracing(policy=recorder)):
+        with counter.get_lock():
+            counter.value += 1
+        slots[2] = counter.value
+        with guard:
+            slots[1:3] = [5, 6]
+    lock_id, guard_id = counter.get_lock()._id, guard._id
+    assert recorder.seen == [
+        ("acquire", lock_id),
+        ("read", 0, 1, True),
+        ("write", 0, 1, True),
+        ("release", lock_id),
+        ("read", 0, 1, False),
+        ("write", 2, 3, False),
+        ("acquire", guard_id),
+        ("write", 1, 3, True),
+        ("release", guard_id),
+    ]
+    assert current().policy is not recorder  # the block restored what was there
+
+
+def _pauses(seed: int, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Which of 300 unguarded reads the noise of a round with ``seed`` pauses after."""
+    paused: list[int] = []
+    monkeypatch.setattr(policy_module.os, "sched_yield", lambda: paused.append(len(done)))
+    monkeypatch.setattr(policy_module.time, "sleep", lambda _s: paused.append(len(done)))
+    counter = pytest_mpcheck.Value("i", 0, lock=False)
+    done: list[None] = []
+
+    def run() -> None:
+        start_round(seed, 1, 0)
+        for _ in range(300):
+            counter.value  # noqa: B018
+            done.append(None)
+
+    contextvars.copy_context().run(run)
+    return paused
+
+
+def test_the_seed_reaches_the_noise_without_any_global(monkeypatch: pytest.MonkeyPatch) -> None:
+    before = current()
+    first, second, again = (_pauses(seed, monkeypatch) for seed in (1, 2, 1))
+    assert first
+    assert second
+    assert first != second
+    assert first == again
+    assert current() == before
