@@ -45,7 +45,8 @@ from pytest_mpcheck._checks.task import (
     Outcome,
     problem_of,
 )
-from pytest_mpcheck._engine.pools import VIAS, Engine, PoolBroken, PoolTimeout
+from pytest_mpcheck._engine.pools import VIAS, Engine
+from pytest_mpcheck._engine.supervise import Overran, WorkerDied
 from pytest_mpcheck._report import messages
 from pytest_mpcheck._settings import Settings
 
@@ -102,13 +103,13 @@ def check_map_equal(
         try:
             # Each start method has the whole timeout: it is a limit per run, as users read it.
             raw = engine.run(method, via, processes, call, jobs, chunksize, settings.timeout)
-        except PoolTimeout as exc:
+        except Overran as exc:
             workers = tuple(
                 (pid, exc.jobs.get(pid), _item_at(items, exc.jobs.get(pid)), stack)
                 for pid, stack in sorted(exc.stacks.items())
             )
             failure = RunTimeout(run, settings.timeout, exc.done, exc.total, workers, exc.parent)
-        except PoolBroken as exc:
+        except WorkerDied as exc:
             failure = RunBroken(run, exc.detail, exc.job, _item_at(items, exc.job))
         if failure is not None:
             messages.raise_finding(failure)
