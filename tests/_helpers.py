@@ -34,3 +34,11 @@ def sleep_for(seconds: float) -> float:
 
 def exit_now(_: object) -> None:
     os._exit(3)
+
+
+def sleep_armed(stack_dir: str, seconds: float) -> None:
+    """A watched worker's life: arm the stack dump, then sleep."""
+    from pytest_mpcheck._engine.supervise import arm_worker
+
+    arm_worker(None, stack_dir)
+    time.sleep(seconds)
