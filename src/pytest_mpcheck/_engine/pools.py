@@ -42,12 +42,13 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 from pytest_mpcheck._engine.supervise import (
     Board,
     Doorbell,
     Overran,
+    Task,
     Watch,
     WorkerDied,
     arm_worker,
@@ -55,20 +56,12 @@ from pytest_mpcheck._engine.supervise import (
     owning_new_threads,
 )
 
-__all__ = ["VIAS", "Engine", "Task", "engine", "spans"]
+__all__ = ["VIAS", "Engine", "engine", "spans"]
 
 #: Parallel APIs a run can go through.
 VIAS = ("map", "imap", "imap_unordered", "starmap", "map_async", "executor")
 
 _Workers = multiprocessing.pool.Pool | concurrent.futures.ProcessPoolExecutor
-
-
-class Task(NamedTuple):
-    """One pool task: ``size`` jobs from job number ``start`` on, as ``payload``."""
-
-    start: int
-    size: int
-    payload: Any
 
 
 def spans(via: str, total: int, processes: int, chunksize: int | None) -> list[range]:

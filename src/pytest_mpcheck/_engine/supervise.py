@@ -30,13 +30,14 @@ import warnings
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from multiprocessing import get_context, sharedctypes
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = [
     "Board",
     "Doorbell",
     "Overran",
     "StackDir",
+    "Task",
     "Watch",
     "WorkerDied",
     "annotate",
@@ -100,6 +101,18 @@ _DUMP_SIGNAL = getattr(signal, "SIGUSR1", None)
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _SLOTS = 128
 _IDLE = -1
+
+
+class Task(NamedTuple):
+    """One pool task: ``size`` jobs from job number ``start`` on, as ``payload``.
+
+    Defined here, with what every worker imports, so that receiving one
+    costs a worker no further import.
+    """
+
+    start: int
+    size: int
+    payload: Any
 
 
 class Board:
