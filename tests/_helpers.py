@@ -34,3 +34,45 @@ def sleep_for(seconds: float) -> float:
 
 def exit_now(_: object) -> None:
     os._exit(3)
+
+
+def sleep_armed(stack_dir: str, seconds: float) -> None:
+    """A watched worker's life: arm the stack dump, then sleep."""
+    from pytest_mpcheck._engine.supervise import arm_worker
+
+    arm_worker(None, stack_dir)
+    time.sleep(seconds)
+
+
+#: This process's pid, as fork workers inherit it: they can tell they are workers.
+PARENT = os.getpid()
+
+
+def raises_at_777(x: int) -> int:
+    if x == 777:
+        raise ValueError("no 777", x)
+    return x
+
+
+def raises_in_workers_at_777(x: int) -> int:
+    if x == 777 and os.getpid() != PARENT:
+        raise ValueError("no 777 in a worker", x)
+    return x
+
+
+def lock_at_500(x: int) -> object:
+    """A result that cannot travel home, for one item only."""
+    import threading
+
+    return threading.Lock() if x == 500 else x
+
+
+def off_in_workers_at(index: int) -> object:
+    """A function whose workers get one late item wrong; ``index < 0``: never."""
+    import functools
+
+    return functools.partial(_off_at, index)
+
+
+def _off_at(index: int, x: int) -> int:
+    return x + 1 if x == index and os.getpid() != PARENT else x

@@ -12,7 +12,8 @@ import pytest
 
 import _helpers
 from _support import METHODS
-from pytest_mpcheck._engine.pools import VIAS, Engine, PoolBroken, PoolTimeout, engine
+from pytest_mpcheck._engine.pools import VIAS, Engine, engine
+from pytest_mpcheck._engine.supervise import Overran, WorkerDied
 
 pytestmark = pytest.mark.usefixtures("pools")
 
@@ -117,13 +118,13 @@ def test_a_changed_environment_gets_a_new_spawn_pool(monkeypatch: pytest.MonkeyP
 )
 def test_timeout_stops_the_pool_and_leaves_no_child(method: str, via: str) -> None:
     started = time.monotonic()
-    with pytest.raises(PoolTimeout) as caught:
+    with pytest.raises(Overran) as caught:
         engine().run(method, via, 2, _helpers.sleep_for, [0.0, 30.0, 0.0], None, 1)
     # A generous bound: the point is that it does not wait for the sleeping task.
     assert time.monotonic() - started < 25
     assert multiprocessing.active_children() == []
     error = caught.value
-    assert (error.method, error.via, error.timeout, error.total) == (method, via, 1, 3)
+    assert (error.where, error.timeout, error.total) == (f"{via} under {method}", 1, 3)
     assert error.done < 3
     assert f"{via} under {method} timed out after 1s" in str(error)
 
@@ -132,7 +133,7 @@ def test_a_timed_out_warm_pool_is_not_reused() -> None:
     eng = engine()
     eng.run("spawn", "map", 2, _helpers.pid, [0, 1], None, 60)
     warm = _child_pids()
-    with pytest.raises(PoolTimeout):
+    with pytest.raises(Overran):
         eng.run("spawn", "map", 2, _helpers.sleep_for, [30.0], None, 1)
     assert multiprocessing.active_children() == []
     pids = eng.run("spawn", "map", 2, _helpers.pid, [0, 1], None, 60)
@@ -144,10 +145,10 @@ def test_a_timed_out_warm_pool_is_not_reused() -> None:
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 @pytest.mark.parametrize("method", METHODS)
 def test_worker_that_exits_breaks_an_executor(method: str) -> None:
-    with pytest.raises(PoolBroken) as caught:
+    with pytest.raises(WorkerDied) as caught:
         engine().run(method, "executor", 2, _helpers.exit_now, [0, 1], None, 60)
     assert multiprocessing.active_children() == []
-    assert (caught.value.method, caught.value.via) == (method, "executor")
+    assert caught.value.where == f"executor under {method}"
     assert "died" in caught.value.detail
 
 
@@ -160,7 +161,7 @@ def test_a_broken_pool_kills_its_own_workers_only() -> None:
     bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
     try:
         for method in METHODS * 3:
-            with pytest.raises(PoolBroken):
+            with pytest.raises(WorkerDied):
                 engine().run(method, "executor", 1, _helpers.exit_now, [0], None, 60)
             assert bystander.poll() is None, f"a bystander process was killed ({method})"
     finally:

@@ -4,6 +4,10 @@ Order of work, and why:
 
 1. everything that must travel to a worker is pickled here first, so an
    unpicklable function or argument is explained before any process starts;
+   the items go pickled a chunk at once, their results come back the same
+   way, and only when something goes wrong (an unpicklable item, result or
+   exception, an exception raised) are they pickled and described one by
+   one, which is what the findings name;
 2. the parallel runs come next, one per start method, so a function that
    crashes or hangs its process is met in a worker, never in the test process;
 3. the sequential reference runs last, in the test process;
@@ -26,11 +30,14 @@ from pytest_mpcheck._checks.task import (
     RAISED,
     UNLOADABLE,
     UNPICKLABLE,
+    ChunkCall,
+    ChunkOutcome,
     ItemCall,
     Outcome,
     problem_of,
 )
-from pytest_mpcheck._engine.pools import VIAS, Engine, PoolBroken, PoolTimeout
+from pytest_mpcheck._engine.pools import VIAS, Engine, spans
+from pytest_mpcheck._engine.supervise import Overran, Task, WorkerDied
 from pytest_mpcheck._model import (
     Finding,
     Found,
@@ -68,6 +75,22 @@ class _Reference:
         return None
 
 
+@dataclass(frozen=True)
+class _Parallel:
+    """A parallel run: each item's value (an item that raised: its exception), the
+    items that raised, and the order in which ``via`` gave the results."""
+
+    values: list[Any]
+    raised: dict[int, Raised]
+    arrived: list[int]
+
+    def results(self) -> dict[int, Result]:
+        return {
+            index: self.raised[index] if index in self.raised else Returned(value)
+            for index, value in enumerate(self.values)
+        }
+
+
 def check_map_equal(
     func: Callable[..., Any],
     iterable: Iterable[Any],
@@ -89,33 +112,45 @@ def check_map_equal(
     star = via == "starmap"
     if star:
         items = [_argument_tuple(item, index) for index, item in enumerate(items)]
-    call = ItemCall(_pickled(func, "function", None, func), star)
-    jobs = []
-    for index, item in enumerate(items):  # a loop, not a comprehension: no extra frame shown
-        jobs.append((index, _pickled(item, "argument", index, item)))
+    func_bytes = _pickled(func, "function", None, func)
+    tasks = _batched(items, via, processes, chunksize)
+    jobs = _jobs(items) if tasks is None else None
     name = getattr(func, "__qualname__", None) or describe_object(func)
 
-    parallel: dict[str, dict[int, Result]] = {}
-    arrived: list[int] = []
+    parallel: dict[str, _Parallel] = {}
     for method in settings.start_methods:
         run = Run(method, via, processes, chunksize, name, settings.seed)
         failure: Finding | None = None
+        chunks: list[ChunkOutcome] = []
+        loaded: list[list[Any] | None] | None = None
+        raw: list[Outcome] = []
         try:
             # Each start method has the whole timeout: it is a limit per run, as users read it.
-            raw = engine.run(method, via, processes, call, jobs, chunksize, settings.timeout)
-        except PoolTimeout as exc:
+            if tasks is not None:
+                call = ChunkCall(func_bytes, star)
+                chunks = engine.run_tasks(method, via, processes, call, tasks, settings.timeout)
+                loaded = _loaded(chunks)
+            if loaded is None:
+                jobs = _jobs(items) if jobs is None else jobs
+                call_each = ItemCall(func_bytes, star)
+                raw = engine.run(
+                    method, via, processes, call_each, jobs, chunksize, settings.timeout
+                )
+        except Overran as exc:
             workers = tuple(
                 (pid, exc.jobs.get(pid), _item_at(items, exc.jobs.get(pid)), stack)
                 for pid, stack in sorted(exc.stacks.items())
             )
             failure = RunTimeout(run, settings.timeout, exc.done, exc.total, workers, exc.parent)
-        except PoolBroken as exc:
+        except WorkerDied as exc:
             failure = RunBroken(run, exc.detail, exc.job, _item_at(items, exc.job))
         if failure is not None:
             raise Found(failure)
-        parallel[method] = _decode(raw, run, items, func)
-        if not arrived:
-            arrived = [outcome.position for outcome in raw]
+        parallel[method] = (
+            _unbatched(chunks, loaded, run, items, func)
+            if loaded is not None
+            else _parallel(_decode(raw, run, items, func), [o.position for o in raw])
+        )
 
     reference = _sequential(func, items, star)
     found: dict[str, Finding | None] = {}
@@ -125,7 +160,7 @@ def check_map_equal(
     first = next((finding for finding in found.values() if finding is not None), None)
     if first is None:
         results = parallel[settings.start_methods[0]]
-        return [_unwrapped(results[position]) for position in arrived]
+        return [results.values[position] for position in results.arrived]
     incomparable = _incomparable(first, reference, items)
     if incomparable is not None:
         raise Found(incomparable)
@@ -143,6 +178,12 @@ def check_map_equal(
             )
         )
     raise Found(first, found)
+
+
+def _parallel(results: dict[int, Result], arrived: list[int]) -> _Parallel:
+    values = [_unwrapped(results[index]) for index in range(len(results))]
+    raised = {index: r for index, r in results.items() if isinstance(r, Raised)}
+    return _Parallel(values, raised, arrived)
 
 
 def _unwrapped(result: Result) -> Any:
@@ -200,6 +241,89 @@ def _pickled(obj: Any, kind: TravelKind, index: int | None, item: Any) -> bytes:
         return packed
     named = describe_object(obj) if kind == "function" else ""
     raise Found(Unpicklable(kind, packed, None, index, item, "", named))
+
+
+def _batched(
+    items: list[Any], via: str, processes: int, chunksize: int | None
+) -> list[Task] | None:
+    """The items cut into chunks as ``via`` cuts them, and the chunks grouped into about
+    four tasks per worker (what ``Pool.map`` aims at), each pickled at once; None when a
+    task does not pickle and load back (the items then go one by one).
+
+    Consecutive chunks in one task are what a real pool gives a worker that takes
+    them in turn, and each still gets its own copy of the function; a task per
+    chunk of ``imap``'s or the executor's one item would cost far more than the work.
+    """
+    chunks = spans(via, len(items), processes, chunksize)
+    per_task = max(1, -(-len(chunks) // (4 * processes)))
+    tasks = []
+    for first in range(0, len(chunks), per_task):
+        group = chunks[first : first + per_task]
+        try:
+            payload = pickle.dumps(
+                [items[chunk.start : chunk.stop] for chunk in group],
+                protocol=pickle.HIGHEST_PROTOCOL,
+            )
+            pickle.loads(payload)
+        except Exception:
+            return None
+        tasks.append(Task(group[0].start, group[-1].stop - group[0].start, payload))
+    return tasks
+
+
+def _jobs(items: list[Any]) -> list[tuple[int, bytes]]:
+    """Every item pickled on its own; the first that cannot travel is a finding."""
+    __tracebackhide__ = True
+    jobs = []
+    for index, item in enumerate(items):  # a loop, not a comprehension: no extra frame shown
+        jobs.append((index, _pickled(item, "argument", index, item)))
+    return jobs
+
+
+def _loaded(chunks: list[ChunkOutcome]) -> list[list[Any] | None] | None:
+    """Each chunk's values (None: described item by item); None if a chunk could not
+    be loaded in its worker, or its values here: only a run item by item can then
+    say which item is to blame."""
+    loaded: list[list[Any] | None] = []
+    for chunk in chunks:
+        if chunk.payload is None:
+            if not chunk.outcomes:
+                return None
+            loaded.append(None)
+            continue
+        try:
+            loaded.append(pickle.loads(chunk.payload))
+        except Exception:
+            return None
+    return loaded
+
+
+def _unbatched(
+    chunks: list[ChunkOutcome],
+    loaded: list[list[Any] | None],
+    run: Run,
+    items: list[Any],
+    func: object,
+) -> _Parallel:
+    """The chunks' values in item order; chunks described item by item are decoded as
+    one by one (their problems are findings)."""
+    __tracebackhide__ = True
+    values: list[Any] = [None] * len(items)
+    arrived: list[int] = []
+    described: list[Outcome] = []
+    for chunk, chunk_values in zip(chunks, loaded, strict=True):
+        if chunk_values is not None:
+            values[chunk.start : chunk.start + len(chunk_values)] = chunk_values
+            arrived.extend(range(chunk.start, chunk.start + len(chunk_values)))
+        else:
+            described.extend(chunk.outcomes)
+            arrived.extend(outcome.position for outcome in chunk.outcomes)
+    raised: dict[int, Raised] = {}
+    for index, result in _decode(described, run, items, func).items():
+        values[index] = _unwrapped(result)
+        if isinstance(result, Raised):
+            raised[index] = result
+    return _Parallel(values, raised, arrived)
 
 
 def _decode(raw: Sequence[Outcome], run: Run, items: list[Any], func: object) -> dict[int, Result]:
@@ -262,9 +386,16 @@ def _first_disagreement(a: _Reference, b: _Reference, total: int) -> int | None:
 
 
 def _compare(
-    reference: _Reference, parallel: dict[int, Result], run: Run, items: list[Any]
+    reference: _Reference, run_results: _Parallel, run: Run, items: list[Any]
 ) -> Finding | None:
-    """The first way ``parallel`` differs from ``reference``, or None."""
+    """The first way ``run_results`` differs from ``reference``, or None."""
+    if (
+        reference.error is None
+        and not run_results.raised
+        and _all_equal(run_results.values, reference.values)
+    ):
+        return None  # the common case, decided in bulk
+    parallel = run_results.results()
     total = len(items)
     known = len(reference.values) + (reference.error is not None)
     if run.via == "imap_unordered":
@@ -292,6 +423,23 @@ def _compare(
                 run, index, total, items[index], _must(reference, index), parallel[index]
             )
     return None
+
+
+# Types whose ``==`` between two values of the type says what ``values_equal`` says.
+_PLAIN = frozenset({int, float, complex, str, bytes, bool, type(None)})
+
+
+def _all_equal(values: list[Any], expected: list[Any]) -> bool:
+    """``values_equal`` for every pair; plain values of the same types at C speed."""
+    try:
+        plain = (
+            values == expected
+            and set(map(type, expected)) <= _PLAIN
+            and list(map(type, values)) == list(map(type, expected))
+        )
+    except Exception:  # an elementwise == (NumPy) has no single truth value
+        plain = False
+    return plain or all(map(values_equal, values, expected))
 
 
 def _must(reference: _Reference, index: int) -> Result:

@@ -21,8 +21,8 @@ from typing import Any
 from pytest_mpcheck._checks.pickling import describe_object, find_problem
 from pytest_mpcheck._checks.races import analyze, shortfall, worst_loss
 from pytest_mpcheck._checks.shared import Array, Lock, RLock, Shared, Value
-from pytest_mpcheck._engine.crew import Crew, CrewBroken, CrewTimeout
-from pytest_mpcheck._engine.supervise import describe_exit
+from pytest_mpcheck._engine.crew import Crew
+from pytest_mpcheck._engine.supervise import Overran, WorkerDied, describe_exit
 from pytest_mpcheck._model import (
     ExpectFailure,
     Found,
@@ -228,11 +228,11 @@ def _stress_method(
                 obj._reset()
             try:
                 reports = crew.run_round(number, deadline)
-            except CrewTimeout as exc:
-                stacks = tuple(sorted(crew.stacks(exc.waiting).items()))
+            except Overran as exc:
+                stacks = tuple(sorted(exc.stacks.items()))
                 broken = StressTimeout(run, number, exc.waiting, settings.timeout, stacks)
                 break
-            except CrewBroken as exc:
+            except WorkerDied as exc:
                 broken = MemberDied(run, number, exc.label, describe_exit(exc.exitcode))
                 break
             for report in reports:

@@ -1,10 +1,16 @@
 """What each worker runs for the equivalence oracle, in place of the user's function.
 
-The user's function and every item travel as bytes pickled in the test
-process, and every result or exception travels home as bytes pickled in the
+The user's function and the items travel as bytes pickled in the test
+process, and results or exceptions travel home as bytes pickled in the
 worker.  A plain ``Pool`` loses the task, and hangs, when a worker cannot
 unpickle its task or the parent cannot unpickle a result; here each of those
 becomes an ``Outcome`` that says what happened to which item.
+
+``ChunkCall`` runs a whole task (one or more chunks) and, when every item
+returned a value and the values travel, sends them home pickled at once:
+per-item wrapping costs more than the work of a cheap function.  Only a chunk in which
+something went wrong is described item by item, exactly as ``ItemCall``
+describes each item.
 
 Like ``Pool``, the function is unpickled once per task (chunk): a callable
 object with state gets a fresh copy per chunk, exactly as it would.
@@ -17,10 +23,21 @@ import pickle
 import sys
 from typing import Any, NamedTuple
 
-from pytest_mpcheck._checks.pickling import PickleProblem, pickle_or_explain
-from pytest_mpcheck._engine.supervise import note_job, user_traceback
+from pytest_mpcheck._checks.pickling import pickle_or_explain
+from pytest_mpcheck._engine.supervise import Task, note_job, user_traceback
+from pytest_mpcheck._model import PickleProblem
 
-__all__ = ["RAISED", "UNLOADABLE", "UNPICKLABLE", "VALUE", "ItemCall", "Outcome", "problem_of"]
+__all__ = [
+    "RAISED",
+    "UNLOADABLE",
+    "UNPICKLABLE",
+    "VALUE",
+    "ChunkCall",
+    "ChunkOutcome",
+    "ItemCall",
+    "Outcome",
+    "problem_of",
+]
 
 VALUE = "value"
 RAISED = "raised"
@@ -71,16 +88,88 @@ class ItemCall:
         except Exception as exc:
             return _unloadable(index, f"argument at index {index}", exc)
         try:
-            result = self._func(*item) if self._star else self._func(item)
-        except SystemExit as exc:
-            # A Pool worker dies of this; make an executor worker die the same way, so
-            # both report a dead worker instead of raising SystemExit in the test process.
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(exc.code if isinstance(exc.code, int) else 1)
+            result = _apply(self._func, item, self._star)
         except Exception as exc:
             return _raised(index, exc)
         return _pack(index, VALUE, result, f"result for index {index}", ())
+
+
+class ChunkOutcome(NamedTuple):
+    """A chunk's fate in a worker: its values pickled at once (``payload``), or the
+    ``outcomes`` of its items when something went wrong; neither when its items
+    could not be loaded here (which item is not known: send them one by one)."""
+
+    start: int
+    payload: bytes | None
+    outcomes: tuple[Outcome, ...]
+
+
+class ChunkCall:
+    """Picklable stand-in for the user's function over a task of whole chunks.
+
+    A task carries one or more of ``via``'s chunks, consecutive ones, as one
+    worker of a real pool could take them; the function is unpickled afresh
+    for each chunk, as ``Pool`` does for each task.
+    """
+
+    def __init__(self, func_bytes: bytes, star: bool) -> None:
+        self._func_bytes = func_bytes
+        self._star = star
+
+    def __call__(self, task: Task) -> ChunkOutcome:
+        start = index = task.start
+        try:
+            chunks = pickle.loads(task.payload)
+        except Exception:
+            return ChunkOutcome(start, None, ())
+        values: list[Any] = []
+        raised: set[int] = set()
+        try:
+            for chunk in chunks:
+                try:
+                    func = pickle.loads(self._func_bytes)
+                except Exception as exc:
+                    return ChunkOutcome(start, None, (_unloadable(index, "function", exc),))
+                for item in chunk:
+                    note_job(index)
+                    try:
+                        values.append(_apply(func, item, self._star))
+                    except Exception as exc:
+                        values.append(exc)
+                        raised.add(index)
+                    index += 1
+        finally:
+            note_job(-1)
+        if not raised:
+            try:
+                payload = pickle.dumps(values, protocol=pickle.HIGHEST_PROTOCOL)
+                pickle.loads(payload)
+            except Exception:
+                pass
+            else:
+                return ChunkOutcome(start, payload, ())
+        return ChunkOutcome(
+            start,
+            None,
+            tuple(
+                _raised(index, value)
+                if index in raised
+                else _pack(index, VALUE, value, f"result for index {index}", ())
+                for index, value in enumerate(values, start)
+            ),
+        )
+
+
+def _apply(func: Any, item: Any, star: bool) -> Any:
+    """``func(item)`` (``func(*item)`` with ``star``); ``SystemExit`` ends the worker."""
+    try:
+        return func(*item) if star else func(item)
+    except SystemExit as exc:
+        # A Pool worker dies of this; make an executor worker die the same way, so
+        # both report a dead worker instead of raising SystemExit in the test process.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(exc.code if isinstance(exc.code, int) else 1)
 
 
 def _unloadable(index: int, where: str, exc: BaseException) -> Outcome:

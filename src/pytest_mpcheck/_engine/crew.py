@@ -4,10 +4,10 @@ A ``Crew`` starts ``processes`` processes under one start method, once.  Each
 round, every member gets a command, calls ``prepare(label, round)``, waits on
 a shared barrier so that all start the target together, runs
 ``target(*args)`` and reports back.  The parent waits on the members' pipes
-and process sentinels at once, so a member that dies is noticed as soon as
-it dies, and a round that overruns its deadline is cut short.  ``close()``
-stops, then terminates, then kills whatever is left: nothing outlives the
-crew.
+and process sentinels at once (``supervise.Watch``), so a member that dies is
+noticed as soon as it dies, and a round that overruns its deadline is cut
+short.  ``close()`` stops, then terminates, then kills whatever is left:
+nothing outlives the crew.
 """
 
 from __future__ import annotations
@@ -18,22 +18,19 @@ import multiprocessing.connection
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from pytest_mpcheck._engine.supervise import (
-    StackDir,
-    annotate,
+    Overran,
+    Watch,
+    WorkerDied,
     arm_worker,
-    descendants,
-    describe_exit,
-    dump_stacks,
     forking,
-    kill_tree,
     user_traceback,
 )
 
-__all__ = ["Crew", "CrewBroken", "CrewTimeout", "MemberReport"]
+__all__ = ["Crew", "MemberReport"]
 
 _BARRIER_SECONDS = 30.0
 _STOP_SECONDS = 2.0
@@ -45,25 +42,6 @@ class MemberReport(NamedTuple):
     label: int
     error: str | None
     trace: str
-
-
-class CrewTimeout(Exception):
-    """A round did not finish by its deadline; ``waiting`` lists the late members."""
-
-    def __init__(self, round_number: int, waiting: Sequence[int]) -> None:
-        super().__init__(f"round {round_number}: members {list(waiting)} did not finish")
-        self.round_number = round_number
-        self.waiting = tuple(waiting)
-
-
-class CrewBroken(Exception):
-    """A member died during a round."""
-
-    def __init__(self, round_number: int, label: int, exitcode: int | None) -> None:
-        super().__init__(f"round {round_number}: member {label} died ({describe_exit(exitcode)})")
-        self.round_number = round_number
-        self.label = label
-        self.exitcode = exitcode
 
 
 def _member(
@@ -126,7 +104,7 @@ class Crew:
         ctx: Any = multiprocessing.get_context(method)
         self._method = method
         self._conns: list[multiprocessing.connection.Connection] = []
-        self._stacks = StackDir()
+        self._watch = Watch(lambda label: f"process {label}", "processes")
         self._members: list[Any] = []
         # Kept on self: its semaphores must outlive the members' start-up, since
         # spawn children unpickle them after start() returns.
@@ -144,7 +122,7 @@ class Crew:
                             target,
                             args,
                             prepare,
-                            self._stacks.path,
+                            self._watch.stack_dir.path,
                             adopt,
                         ),
                         name=f"mpcheck-stress-{label}",
@@ -159,6 +137,7 @@ class Crew:
                         child_end.close()
                     self._conns.append(parent_end)
                     self._members.append(member)
+                    self._watch.add(label, member)
         except BaseException:
             self.close()
             raise
@@ -170,53 +149,37 @@ class Crew:
         self.close()
 
     def run_round(self, number: int, deadline: float) -> list[MemberReport]:
-        """Run one round; raises ``CrewBroken`` or ``CrewTimeout``."""
+        """Run one round; raises ``WorkerDied`` or ``Overran`` (keyed by member label)."""
         try:
             return self._run_round(number, deadline)
-        except (CrewBroken, CrewTimeout):
+        except (WorkerDied, Overran):
             raise
         except BaseException as exc:
-            late = [label for label, member in enumerate(self._members, 1) if member.is_alive()]
-            annotate(
-                exc,
-                f"pytest-mpcheck: stress round {number} under {self._method} was interrupted; "
-                "its processes were stopped. Their stacks:",
-                {f"process {label}": text for label, text in self.stacks(late).items()},
-            )
+            self._watch.interrupted(exc, f"stress round {number} under {self._method}")
             raise
 
     def _run_round(self, number: int, deadline: float) -> list[MemberReport]:
+        where = f"round {number}"
         for conn in self._conns:
             conn.send(number)
         reports: list[MemberReport] = []
         pending = dict(enumerate(self._conns, start=1))
         while pending:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise CrewTimeout(number, sorted(pending))
-            handles: dict[Any, int] = {conn: label for label, conn in pending.items()}
-            handles.update({self._members[label - 1].sentinel: label for label in pending})
-            for handle in multiprocessing.connection.wait(list(handles), timeout=left):
-                label = handles[handle]
-                if label not in pending:
-                    continue
-                conn = pending.pop(label)
+            labels = {conn: label for label, conn in pending.items()}
+            ready = self._watch.wait(list(labels), deadline, where)
+            if not ready:
+                raise self._watch.overran(
+                    where, None, len(reports), len(self._conns), sorted(pending)
+                )
+            for conn in ready:
+                label = labels[conn]
+                del pending[label]
                 try:
-                    if not conn.poll():
-                        raise EOFError
                     error, trace = conn.recv()
                 except (EOFError, OSError):
-                    member = self._members[label - 1]
-                    member.join(_STOP_SECONDS)
-                    raise CrewBroken(number, label, member.exitcode) from None
+                    raise self._watch.died(where, label) from None
                 reports.append(MemberReport(label, error, trace))
         return sorted(reports, key=lambda report: report.label)
-
-    def stacks(self, labels: Sequence[int]) -> dict[int, str]:
-        """Python stacks of the given live members, by label."""
-        pids = {self._members[label - 1].pid: label for label in labels}
-        found = dump_stacks([pid for pid in pids if pid is not None], self._stacks)
-        return {pids[pid]: text for pid, text in found.items()}
 
     def close(self) -> None:
         """Stop every member: ask, then terminate, then kill; never leaves one running."""
@@ -226,7 +189,7 @@ class Crew:
         deadline = time.monotonic() + _STOP_SECONDS
         for member in self._members:
             member.join(max(0.0, deadline - time.monotonic()))
-        kill_tree(descendants(*(m.pid for m in self._members if m.pid)))
+        self._watch.kill_descendants()
         for member in self._members:
             if member.is_alive():
                 member.terminate()
@@ -239,4 +202,4 @@ class Crew:
             conn.close()
         self._conns.clear()
         self._members.clear()
-        self._stacks.close()
+        self._watch.close()

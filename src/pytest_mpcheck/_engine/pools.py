@@ -2,7 +2,14 @@
 
 ``Engine.run`` runs a picklable callable over a list of jobs through the
 parallel API named by ``via``, under one start method, and returns the raw
-results.  It knows nothing of pytest or of what the callable checks.
+results; ``Engine.run_tasks`` does the same with the work already cut into
+tasks (one pool task each, as ``Pool`` cuts a map into chunks).  It knows
+nothing of pytest or of what the callable checks.
+
+Every task is one ``apply_async``/``submit`` whose completion callback rings
+a doorbell; the one wait of ``supervise.Watch`` watches it together with the
+workers' sentinels, so a dead worker is named as soon as it dies and a task
+past the deadline is cut short, without polling.
 
 Pool freshness follows what ``ctx.Pool(processes)`` created at the moment of
 the call would see:
@@ -22,13 +29,13 @@ from __future__ import annotations
 import atexit
 import concurrent.futures
 import contextlib
+import functools
 import gc
 import hashlib
 import io
 import multiprocessing
 import multiprocessing.pool
 import os
-import signal
 import sys
 import threading
 import time
@@ -38,21 +45,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from pytest_mpcheck._engine.supervise import (
-    _OUR_THREADS,
     Board,
-    StackDir,
-    annotate,
+    Doorbell,
+    Overran,
+    Task,
+    Watch,
+    WorkerDied,
     arm_worker,
-    descendants,
-    describe_exit,
-    dump_stacks,
     forking,
     fresh_task_lock,
-    kill_tree,
-    parent_stacks,
+    owning_new_threads,
 )
 
-__all__ = ["VIAS", "Engine", "PoolBroken", "PoolTimeout", "engine"]
+__all__ = ["VIAS", "Engine", "engine", "spans"]
 
 #: Parallel APIs a run can go through.
 VIAS = ("map", "imap", "imap_unordered", "starmap", "map_async", "executor")
@@ -60,47 +65,20 @@ VIAS = ("map", "imap", "imap_unordered", "starmap", "map_async", "executor")
 _Workers = multiprocessing.pool.Pool | concurrent.futures.ProcessPoolExecutor
 
 
-class PoolTimeout(Exception):
-    """The run did not finish within its timeout; the pool was shut down.
+def spans(via: str, total: int, processes: int, chunksize: int | None) -> list[range]:
+    """The job numbers of each task, as ``via`` cuts ``total`` jobs with ``chunksize``.
 
-    ``stacks`` maps each live worker's pid to its Python stacks, ``jobs`` maps
-    pids to the job each was running, ``parent`` holds this process's stacks.
+    Without a chunksize, ``Pool.map``/``starmap``/``map_async`` choose one from the
+    number of jobs and workers; ``imap``, ``imap_unordered`` and the executor's
+    ``map`` send one job per task.
     """
-
-    def __init__(
-        self,
-        method: str,
-        via: str,
-        timeout: float,
-        done: int,
-        total: int,
-        stacks: dict[int, str] | None = None,
-        jobs: dict[int, int] | None = None,
-        parent: str = "",
-    ) -> None:
-        super().__init__(f"{via} under {method} timed out after {timeout:g}s ({done}/{total})")
-        self.method = method
-        self.via = via
-        self.timeout = timeout
-        self.done = done
-        self.total = total
-        self.stacks = stacks or {}
-        self.jobs = jobs or {}
-        self.parent = parent
-
-
-class PoolBroken(Exception):
-    """A worker died while the run was in progress; the pool was shut down."""
-
-    def __init__(
-        self, method: str, via: str, detail: str, pid: int = 0, job: int | None = None
-    ) -> None:
-        super().__init__(f"{via} under {method}: {detail}")
-        self.method = method
-        self.via = via
-        self.detail = detail
-        self.pid = pid
-        self.job = job
+    if chunksize is None:
+        if via in ("map", "starmap", "map_async"):
+            chunksize, extra = divmod(total, processes * 4)
+            chunksize = max(1, chunksize + bool(extra))
+        else:
+            chunksize = 1
+    return [range(start, min(start + chunksize, total)) for start in range(0, total, chunksize)]
 
 
 def _inheritance_key() -> str:
@@ -136,19 +114,16 @@ class _RecordingContext:
 
 
 class _Pool:
-    """A ``Pool`` or ``ProcessPoolExecutor`` with its board, stack files and watch list."""
+    """A ``Pool`` or ``ProcessPoolExecutor`` and the watch over its workers (by pid)."""
 
     def __init__(self, method: str, processes: int, executor: bool) -> None:
         ctx = multiprocessing.get_context(method)
         self.method = method
-        self.board = Board()
-        self.stack_dir = StackDir()
-        self.seen: dict[int, Any] = {}
-        before = set(threading.enumerate())
-        init = (self.board, self.stack_dir.path)
+        self.supervisor = Watch(lambda pid: f"worker pid {pid}", "workers", Board())
+        init = (self.supervisor.board, self.supervisor.stack_dir.path)
         self._recording = _RecordingContext(ctx)
         recording: Any = self._recording  # a stand-in for the BaseContext it wraps
-        with forking() if method == "fork" else contextlib.nullcontext():
+        with forking() if method == "fork" else contextlib.nullcontext(), owning_new_threads():
             self.workers: _Workers = (
                 concurrent.futures.ProcessPoolExecutor(
                     processes, mp_context=recording, initializer=arm_worker, initargs=init
@@ -156,7 +131,6 @@ class _Pool:
                 if executor
                 else ctx.Pool(processes, initializer=arm_worker, initargs=init)
             )
-        _OUR_THREADS.update(set(threading.enumerate()) - before)
 
     def _processes(self) -> list[Any]:
         if isinstance(self.workers, concurrent.futures.ProcessPoolExecutor):
@@ -164,25 +138,10 @@ class _Pool:
         return list(getattr(self.workers, "_pool", []))
 
     def watch(self) -> None:
-        """Remember every worker process this pool has had (the pool forgets dead ones)."""
+        """Watch every worker process this pool has had (the pool forgets dead ones)."""
         for process in self._processes():
             if process.pid is not None:
-                self.seen.setdefault(process.pid, process)
-
-    def dead(self) -> tuple[int, int | None] | None:
-        """(pid, exit code) of a worker that exited, if any; workers only exit by dying.
-
-        A broken executor terminates the survivors itself: a worker that died
-        otherwise is the one to name.
-        """
-        self.watch()
-        exited = [(pid, p.exitcode) for pid, p in self.seen.items() if p.exitcode is not None]
-        exited.sort(key=lambda entry: entry[1] == -signal.SIGTERM)
-        return exited[0] if exited else None
-
-    def live_pids(self) -> list[int]:
-        self.watch()
-        return [pid for pid, process in self.seen.items() if process.exitcode is None]
+                self.supervisor.add(process.pid, process)
 
     def shutdown(self, whole_tree: bool = False) -> None:
         """Stop the workers now; never blocks on a stuck task.
@@ -194,15 +153,16 @@ class _Pool:
         self.watch()
         if whole_tree:
             # What the workers started; the workers themselves are stopped below.
-            kill_tree(descendants(*self.live_pids()))
+            self.supervisor.kill_descendants()
             # A worker interrupted (Ctrl-C) may hold the task queue's lock.
             fresh_task_lock(self.workers)
         if isinstance(self.workers, concurrent.futures.ProcessPoolExecutor):
-            for process in self.seen.values():
+            processes = self._processes()
+            for process in processes:
                 if process.exitcode is None:
                     process.terminate()
             self.workers.shutdown(wait=True, cancel_futures=True)
-            for process in self.seen.values():
+            for process in processes:
                 process.join()
         else:
             with _quiet_send_buffers() if whole_tree else contextlib.nullcontext():
@@ -210,7 +170,7 @@ class _Pool:
                 self.workers.join()
                 if whole_tree:
                     gc.collect()  # the half-sent buffer goes now, under the quiet hook
-        self.stack_dir.close()
+        self.supervisor.close()
 
 
 @contextlib.contextmanager
@@ -257,11 +217,33 @@ class Engine:
         chunksize: int | None,
         timeout: float,
     ) -> list[Any]:
-        """Run ``call`` over ``jobs`` through ``via`` under ``method``.
+        """Run ``call`` over ``jobs`` through ``via`` under ``method``, cut as ``via`` cuts them.
 
-        Results come in the order ``via`` yields them.  Raises ``PoolTimeout``
-        or ``PoolBroken``; a pool that saw either, or any other interruption
-        (Ctrl-C, pytest-timeout), is shut down with its whole process tree.
+        Results come in the order ``via`` yields them.  Raises as ``run_tasks`` does.
+        """
+        tasks = [
+            Task(span.start, len(span), [jobs[index] for index in span])
+            for span in spans(via, len(jobs), processes, chunksize)
+        ]
+        chunks = self.run_tasks(method, via, processes, _EachJob(call), tasks, timeout)
+        return [result for chunk in chunks for result in chunk]
+
+    def run_tasks(
+        self,
+        method: str,
+        via: str,
+        processes: int,
+        call: Callable[[Task], Any],
+        tasks: Sequence[Task],
+        timeout: float,
+    ) -> list[Any]:
+        """Run ``call(task)`` as one pool task per task through ``via`` under ``method``.
+
+        Results come in the order ``via`` yields them: by task, or as they
+        finish for ``imap_unordered``.  Raises ``Overran`` (late workers by
+        pid) or ``WorkerDied``; a pool that saw either, or any other
+        interruption (Ctrl-C, pytest-timeout), is shut down with its whole
+        process tree.
         """
         executor = via == "executor"
         fresh = method == "fork"
@@ -274,7 +256,7 @@ class Engine:
             ok = False
             try:
                 with forking() if fresh else contextlib.nullcontext():
-                    results = _dispatch(pool, via, call, jobs, chunksize, timeout)
+                    results = _dispatch(pool, via, call, tasks, timeout)
                 ok = True
             finally:
                 if fresh or not ok:
@@ -309,112 +291,97 @@ class Engine:
                 del self._warm[slot]
 
 
-class _ChunkCall:
-    """Applies the call to each job of a chunk: one pool task per chunk, as Pool does."""
+class _EachJob:
+    """Applies the call to each job of a task, as ``Pool`` does with a chunk."""
 
     def __init__(self, call: Callable[[Any], Any]) -> None:
         self.call = call
 
-    def __call__(self, chunk: list[Any]) -> list[Any]:
-        return [self.call(job) for job in chunk]
+    def __call__(self, task: Task) -> list[Any]:
+        return [self.call(job) for job in task.payload]
 
 
-_POLL = 0.05
-# How long an interrupted run (Ctrl-C, pytest-timeout) waits for the workers' stacks.
-_INTERRUPTED_WAIT = 0.5
+class _Progress:
+    """What the completion callbacks have seen: finished tasks in order, results, errors."""
+
+    def __init__(self, total: int) -> None:
+        self.bell = Doorbell()
+        self.finished: list[int] = []
+        self.results: list[Any] = [None] * total
+        self.errors: list[BaseException] = []
+
+    def returned(self, index: int, result: Any) -> None:
+        self.results[index] = result
+        self.finished.append(index)
+        self.bell.ring()
+
+    def raised(self, index: int, error: BaseException) -> None:
+        self.errors.append(error)
+        self.finished.append(index)
+        self.bell.ring()
+
+    def settled(self, index: int, future: concurrent.futures.Future[Any]) -> None:
+        error = future.exception() if not future.cancelled() else None
+        if error is not None:
+            self.raised(index, error)
+        elif not future.cancelled():
+            self.returned(index, future.result())
 
 
-def _broken(pool: _Pool, via: str, pid: int, exitcode: int | None) -> PoolBroken:
-    """The finding-to-be for a dead worker: how it died and the job it was running."""
-    detail = f"worker pid {pid} died ({describe_exit(exitcode)})"
-    return PoolBroken(pool.method, via, detail, pid, pool.board.jobs().get(pid))
+def _submit(workers: _Workers, call: Callable[[Task], Any], tasks: Sequence[Task]) -> _Progress:
+    """Send every task; its completion lands in the returned ``_Progress``."""
+    progress = _Progress(len(tasks))
+    with owning_new_threads():  # an executor starts its threads on the first submit
+        if isinstance(workers, concurrent.futures.ProcessPoolExecutor):
+            for index, task in enumerate(tasks):
+                future = workers.submit(call, task)
+                future.add_done_callback(functools.partial(progress.settled, index))
+        else:
+            for index, task in enumerate(tasks):
+                workers.apply_async(
+                    call,
+                    (task,),
+                    callback=functools.partial(progress.returned, index),
+                    error_callback=functools.partial(progress.raised, index),
+                )
+    return progress
 
 
 def _dispatch(
-    pool: _Pool,
-    via: str,
-    call: Callable[[Any], Any],
-    jobs: Sequence[Any],
-    chunksize: int | None,
-    timeout: float,
+    pool: _Pool, via: str, call: Callable[[Task], Any], tasks: Sequence[Task], timeout: float
 ) -> list[Any]:
-    """Run the jobs, polling for dead workers; timeouts gather stacks before raising."""
-    method = pool.method
+    """Run the tasks under the pool's watch; results in ``via``'s order."""
+    where = f"{via} under {pool.method}"
     deadline = time.monotonic() + timeout
-    results: list[Any] = []
-
-    def timed_out() -> PoolTimeout:
-        """The timeout, with every live worker's stacks and the jobs they were running."""
-        stacks = dump_stacks(pool.live_pids(), pool.stack_dir)
-        done = len(results)
-        return PoolTimeout(
-            method, via, timeout, done, len(jobs), stacks, pool.board.jobs(), parent_stacks()
-        )
-
-    def check() -> float:
-        """Raise if a worker died or time is up; else how long to wait next."""
-        died = pool.dead()
-        if died is not None:
-            raise _broken(pool, via, *died)
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise timed_out()
-        return min(_POLL, left)
-
-    workers = pool.workers
-    before = set(threading.enumerate())
+    supervisor = pool.supervisor
+    progress: _Progress | None = None
     try:
-        if isinstance(workers, concurrent.futures.ProcessPoolExecutor):
-            # The executor notices dead workers itself (BrokenProcessPool).
-            stream_exec = workers.map(call, jobs, timeout=timeout, chunksize=chunksize or 1)
-            _OUR_THREADS.update(set(threading.enumerate()) - before)
+        progress = _submit(pool.workers, call, tasks)
+        while len(progress.finished) < len(tasks) and not progress.errors:
             pool.watch()
-            try:
-                for result in stream_exec:
-                    results.append(result)
-                    pool.watch()
-            except (TimeoutError, concurrent.futures.TimeoutError):  # distinct on 3.10
-                raise timed_out() from None
-        elif via in ("map", "map_async", "starmap"):
-            if via == "starmap":
-                pending = workers.starmap_async(call, [(job,) for job in jobs], chunksize)
-            else:
-                pending = workers.map_async(call, jobs, chunksize)
-            while not pending.ready():
-                pending.wait(check())
-            results.extend(pending.get())
-        else:
-            # Pool.imap with chunksize > 1 hides its iterator (and so its timeout)
-            # inside a generator; sending the same chunks as tasks is what it does.
-            size = chunksize or 1
-            chunks = [list(jobs[start : start + size]) for start in range(0, len(jobs), size)]
-            stream = (workers.imap if via == "imap" else workers.imap_unordered)(
-                _ChunkCall(call), chunks
-            )
-            while len(results) < len(jobs):
-                try:
-                    results.extend(stream.next(check()))
-                except multiprocessing.TimeoutError:
-                    continue
+            if not supervisor.wait([progress.bell.handle], deadline, where):
+                done = sum(tasks[index].size for index in progress.finished)
+                total = sum(task.size for task in tasks)
+                raise supervisor.overran(where, timeout, done, total, list(supervisor.live()))
+            progress.bell.answer()
     except BrokenProcessPool:
         pool.watch()
-        died = pool.dead()
-        if died is None:
-            raise PoolBroken(method, via, "a worker died; its exit status was not seen") from None
-        raise _broken(pool, via, *died) from None
-    except (PoolTimeout, PoolBroken):
+        raise supervisor.died(where) from None
+    except (Overran, WorkerDied):
         raise
     except BaseException as exc:
-        stacks = dump_stacks(pool.live_pids(), pool.stack_dir, wait=_INTERRUPTED_WAIT)
-        running = pool.board.jobs()
-        annotate(
-            exc,
-            f"pytest-mpcheck: {via} under {method} was interrupted; its workers were stopped. "
-            "Their stacks:",
-            {f"worker pid {pid} (job {running.get(pid, 'none')})": t for pid, t in stacks.items()},
-        )
+        supervisor.interrupted(exc, where)
         raise
-    return results
+    finally:
+        if progress is not None:
+            progress.bell.close()
+    if progress.errors:
+        if isinstance(progress.errors[0], BrokenProcessPool):
+            pool.watch()
+            raise supervisor.died(where)
+        raise progress.errors[0]
+    order = progress.finished if via == "imap_unordered" else range(len(tasks))
+    return [progress.results[index] for index in order]
 
 
 _ENGINE = Engine()

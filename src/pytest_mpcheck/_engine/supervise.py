@@ -1,17 +1,24 @@
-"""Watching worker processes from outside: what they run, their stacks, their whole tree.
+"""Watching worker processes from outside: the one supervision core of pools and crews.
 
+* ``Watch``: the processes of one pool or crew and the one wait over their
+  result handles and process sentinels (``multiprocessing.connection.wait``,
+  no polling), which raises ``WorkerDied`` when one of them dies and builds
+  ``Overran`` when the work misses its deadline.  A ``Doorbell`` lets
+  completion callbacks (of a ``Pool`` or an executor) join that wait.
 * A ``Board`` in shared memory where each worker posts the job it is running,
   so a dead or stuck worker can be named with its item.
 * Stack dumps: every worker arms ``faulthandler`` on ``SIGUSR1`` at start, writing
   to its own file; ``dump_stacks`` signals the live ones and reads the files.
-* The process tree below a process (Linux ``/proc``), to kill what the
-  workers themselves started.
+* The process tree below a process (``psutil`` when it is installed, Linux
+  ``/proc`` otherwise), to kill what the workers themselves started.
 """
 
 from __future__ import annotations
 
 import contextlib
 import faulthandler
+import importlib
+import multiprocessing.connection
 import os
 import signal
 import sys
@@ -21,13 +28,18 @@ import time
 import traceback
 import warnings
 import weakref
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from multiprocessing import get_context, sharedctypes
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = [
     "Board",
+    "Doorbell",
+    "Overran",
     "StackDir",
+    "Task",
+    "Watch",
+    "WorkerDied",
     "annotate",
     "arm_worker",
     "descendants",
@@ -37,6 +49,7 @@ __all__ = [
     "fresh_task_lock",
     "kill_tree",
     "note_job",
+    "owning_new_threads",
     "parent_stacks",
     "user_traceback",
 ]
@@ -47,6 +60,16 @@ __all__ = [
 # noise about our own machinery, not about the user's code.
 _OUR_THREADS: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
 _FORK_WARNING = r".*use of fork\(\) may lead to deadlocks in the child"
+
+
+@contextlib.contextmanager
+def owning_new_threads() -> Iterator[None]:
+    """Count the threads started inside the block (a pool's handler threads) as ours."""
+    before = set(threading.enumerate())
+    try:
+        yield
+    finally:
+        _OUR_THREADS.update(set(threading.enumerate()) - before)
 
 
 @contextlib.contextmanager
@@ -79,6 +102,18 @@ _DUMP_SIGNAL = getattr(signal, "SIGUSR1", None)
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _SLOTS = 128
 _IDLE = -1
+
+
+class Task(NamedTuple):
+    """One pool task: ``size`` jobs from job number ``start`` on, as ``payload``.
+
+    Defined here, with what every worker imports, so that receiving one
+    costs a worker no further import.
+    """
+
+    start: int
+    size: int
+    payload: Any
 
 
 class Board:
@@ -234,8 +269,30 @@ def parent_stacks() -> str:
     return "\n".join(parts)
 
 
+def _psutil() -> Any:
+    """The ``psutil`` module if it is installed (it is not a dependency), else None."""
+    try:
+        return importlib.import_module("psutil")
+    except ImportError:
+        return None
+
+
 def _children_map() -> dict[int, list[int]]:
-    """parent pid -> live (non-zombie) child pids, from one pass over ``/proc``."""
+    """parent pid -> live (non-zombie) child pids, from one pass over all processes."""
+    psutil = _psutil()
+    return _children_from_proc() if psutil is None else _children_from_psutil(psutil)
+
+
+def _children_from_psutil(psutil: Any) -> dict[int, list[int]]:
+    children: dict[int, list[int]] = {}
+    for process in psutil.process_iter(["ppid", "status"]):
+        info = process.info
+        if info["ppid"] is not None and info["status"] != psutil.STATUS_ZOMBIE:
+            children.setdefault(info["ppid"], []).append(process.pid)
+    return children
+
+
+def _children_from_proc() -> dict[int, list[int]]:
     children: dict[int, list[int]] = {}
     try:
         entries = os.listdir("/proc")
@@ -256,9 +313,10 @@ def _children_map() -> dict[int, list[int]]:
 
 
 def descendants(*roots: int) -> list[int]:
-    """Every live process below the given roots (none: nothing); Linux only.
+    """Every live process below the given roots (none: nothing).
 
-    One pass over ``/proc`` serves all roots: it is the costly part.
+    One pass over the process table serves all roots: it is the costly part.
+    Without ``psutil`` this needs Linux ``/proc``; elsewhere it finds nothing.
     """
     if not roots:
         return []
@@ -308,3 +366,215 @@ def annotate(exc: BaseException, title: str, stacks: dict[str, str]) -> None:
         add_note(text)
     else:  # Python 3.10: pytest shows __notes__ all the same
         exc.__notes__ = [*getattr(exc, "__notes__", []), text]  # type: ignore[attr-defined]
+
+
+class WorkerDied(Exception):
+    """A worker process died with work unfinished (its pool or crew is then stopped).
+
+    ``label`` is the number the pool or crew knows the worker by (a pool
+    worker's pid, a crew member's label); ``pid`` is 0 if its death was
+    reported but the process itself was never seen; ``job`` is the item it
+    was running, if known.
+    """
+
+    def __init__(
+        self,
+        where: str,
+        detail: str,
+        *,
+        label: int = 0,
+        pid: int = 0,
+        exitcode: int | None = None,
+        job: int | None = None,
+    ) -> None:
+        super().__init__(f"{where}: {detail}")
+        self.where = where
+        self.detail = detail
+        self.label = label
+        self.pid = pid
+        self.exitcode = exitcode
+        self.job = job
+
+
+class Overran(Exception):
+    """Work did not finish by its deadline (its pool or crew is then stopped).
+
+    ``waiting`` lists the late workers by the number the pool or crew knows
+    them by, ``stacks`` maps those numbers to their Python stacks, ``jobs``
+    maps pids to the job each was running, ``parent`` holds this process's
+    stacks.
+    """
+
+    def __init__(
+        self,
+        where: str,
+        timeout: float | None,
+        done: int,
+        total: int,
+        waiting: Sequence[int],
+        stacks: dict[int, str],
+        jobs: dict[int, int],
+        parent: str,
+    ) -> None:
+        limit = "by its deadline" if timeout is None else f"after {timeout:g}s"
+        super().__init__(f"{where} timed out {limit} ({done}/{total})")
+        self.where = where
+        self.timeout = timeout
+        self.done = done
+        self.total = total
+        self.waiting = tuple(waiting)
+        self.stacks = stacks
+        self.jobs = jobs
+        self.parent = parent
+
+
+class Doorbell:
+    """A self-pipe that completion callbacks ring, so that the one wait sees them too.
+
+    At most one ring is ever pending, so a callback (running in a pool's
+    result thread) never blocks on a full pipe; a ring after ``close`` is a
+    no-op, as late callbacks of a stopped pool may come.
+    """
+
+    def __init__(self) -> None:
+        self.handle, self._writer = multiprocessing.connection.Pipe(duplex=False)
+        self._lock = threading.Lock()
+        self._rung = False
+        self._closed = False
+
+    def ring(self) -> None:
+        with self._lock:
+            if self._rung or self._closed:
+                return
+            self._rung = True
+            self._writer.send_bytes(b"")
+
+    def answer(self) -> None:
+        """Take the pending ring, if any, so the next wait sleeps until a new one."""
+        with self._lock:
+            if self._rung:
+                self.handle.recv_bytes()
+                self._rung = False
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            self.handle.close()
+            self._writer.close()
+
+
+# How long an interrupted run (Ctrl-C, pytest-timeout) waits for the workers' stacks.
+_INTERRUPTED_WAIT = 0.5
+_JOIN_DEAD = 2.0
+
+
+class Watch:
+    """The processes of one pool or crew, watched together.
+
+    Each process is known by a number (``label``): a crew member by its
+    label, a pool worker by its pid.  ``name(label)`` says who it is in
+    messages ("worker pid 123", "process 2"); ``noun`` names them all.
+    """
+
+    def __init__(self, name: Callable[[int], str], noun: str, board: Board | None = None) -> None:
+        self.stack_dir = StackDir()
+        self.board = board
+        self._name = name
+        self._noun = noun
+        self._processes: dict[int, Any] = {}
+
+    def add(self, label: int, process: Any) -> None:
+        """Watch ``process`` (again: a no-op); a pool forgets its dead workers, this does not."""
+        self._processes.setdefault(label, process)
+
+    def live(self) -> dict[int, int]:
+        """label -> pid of every watched process still running."""
+        return {
+            label: process.pid
+            for label, process in self._processes.items()
+            if process.pid is not None and process.exitcode is None
+        }
+
+    def wait(self, handles: Sequence[Any], deadline: float, where: str) -> list[Any]:
+        """The handles that are ready, waiting until one is or the deadline passes ([]).
+
+        Raises ``WorkerDied`` as soon as a watched process has exited: its
+        sentinel is part of the same wait, and processes only exit here by dying.
+        """
+        sentinels = {process.sentinel for process in self._processes.values()}
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return []
+        ready = multiprocessing.connection.wait([*handles, *sentinels], timeout=left)
+        results = [handle for handle in ready if handle not in sentinels]
+        if ready and not results:
+            raise self.died(where)
+        return results
+
+    def died(self, where: str, label: int | None = None) -> WorkerDied:
+        """The exception for a dead worker: ``label``'s, else one whose sentinel is ready.
+
+        A process's sentinel is ready as it exits, a moment before its exit
+        code can be read: each candidate is joined (briefly) first.  A broken
+        executor terminates the survivors itself: a worker that died otherwise
+        is the one to name.
+        """
+        if label is None:
+            by_sentinel = {process.sentinel: key for key, process in self._processes.items()}
+            ready = multiprocessing.connection.wait(list(by_sentinel), timeout=0)
+            candidates = [by_sentinel[sentinel] for sentinel in ready]
+        else:
+            candidates = [label]
+        exited = []
+        for key in candidates:
+            process = self._processes[key]
+            process.join(_JOIN_DEAD)
+            exited.append((key, process))
+        exited.sort(key=lambda entry: entry[1].exitcode == -signal.SIGTERM)
+        if not exited:
+            return WorkerDied(where, "a worker died; its exit status was not seen")
+        key, process = exited[0]
+        detail = f"{self._name(key)} died ({describe_exit(process.exitcode)})"
+        jobs = self.board.jobs() if self.board is not None else {}
+        return WorkerDied(
+            where,
+            detail,
+            label=key,
+            pid=process.pid,
+            exitcode=process.exitcode,
+            job=jobs.get(process.pid),
+        )
+
+    def overran(
+        self, where: str, timeout: float | None, done: int, total: int, late: Sequence[int]
+    ) -> Overran:
+        """The exception for work past its deadline, with the late workers' stacks."""
+        pids = {pid: label for label, pid in self.live().items() if label in late}
+        found = dump_stacks(pids, self.stack_dir)
+        stacks = {pids[pid]: text for pid, text in found.items()}
+        jobs = self.board.jobs() if self.board is not None else {}
+        return Overran(where, timeout, done, total, late, stacks, jobs, parent_stacks())
+
+    def interrupted(self, exc: BaseException, where: str) -> None:
+        """Note the live workers' stacks on an exception that cut the work short."""
+        live = self.live()
+        stacks = dump_stacks(live.values(), self.stack_dir, wait=_INTERRUPTED_WAIT)
+        jobs = self.board.jobs() if self.board is not None else {}
+        named = {}
+        for label, pid in live.items():
+            if pid in stacks:
+                job = f" (job {jobs.get(pid, 'none')})" if self.board is not None else ""
+                named[f"{self._name(label)}{job}"] = stacks[pid]
+        annotate(
+            exc,
+            f"pytest-mpcheck: {where} was interrupted; its {self._noun} were stopped. "
+            "Their stacks:",
+            named,
+        )
+
+    def kill_descendants(self) -> None:
+        """Kill whatever the live workers started (the workers are their owner's to stop)."""
+        kill_tree(descendants(*self.live().values()))
+
+    def close(self) -> None:
+        self.stack_dir.close()
