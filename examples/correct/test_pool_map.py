@@ -24,6 +24,6 @@ def test_square_other_apis(mpcheck):
     mpcheck.assert_map_equal(square, [(3,), (4,)], via="starmap", processes=4)
 
 
-def test_program():
-    # The program itself, with the platform's default start method.
+def test_program(mp_start_method):
+    # The program itself, with each start method in turn as multiprocessing's default.
     assert main() == [0, 1, 4, 9, 16, 25, 36, 49, 64, 81]
