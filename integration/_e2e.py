@@ -8,8 +8,8 @@ reported as left behind, and the library printed no error of its own: a
 helper that the leak check killed shows up later as a library traceback, not
 always as a failed test.
 
-The module is named apart from ``tests/_support.py`` so that both suites can
-be collected in one session.
+The module is named apart from ``tests/_support.py``, whose ``section`` it
+shares, so that both suites can be collected in one session.
 """
 
 from __future__ import annotations
@@ -87,20 +87,6 @@ def outcomes_of(result: pytest.RunResult) -> dict[str, str]:
         if match and found.get(match.group(2)) != "ERROR":
             found[match.group(2)] = match.group(1)
     return found
-
-
-def section(result: pytest.RunResult, test: str) -> pytest.LineMatcher:
-    """The lines of the failure (or error) report of ``test`` in ``result``'s output."""
-    header = re.compile(rf"^_+ (ERROR at \w+ of )?{re.escape(test)} _+$")
-    lines = result.outlines
-    starts = [index for index, line in enumerate(lines) if header.match(line)]
-    if not starts:
-        raise AssertionError(f"no report section for {test!r} in:\n{output(result)}")
-    start = starts[0]
-    end = start + 1
-    while end < len(lines) and not re.match(r"^(_{3,} .* _{3,}|={3,}.*)$", lines[end]):
-        end += 1
-    return pytest.LineMatcher(lines[start:end])
 
 
 def headlines(result: pytest.RunResult) -> str:

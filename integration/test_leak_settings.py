@@ -13,8 +13,9 @@ from __future__ import annotations
 import textwrap
 
 import pytest
+from _support import section  # tests/ is on sys.path (pytest's pythonpath)
 
-from _e2e import MODULE, assert_outcomes, explain, output, run_pytest, section
+from _e2e import MODULE, assert_outcomes, explain, output, run_pytest
 
 HELPER_SOURCE = """
     import subprocess

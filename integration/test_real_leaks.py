@@ -13,8 +13,9 @@ workers busy in a task (the main suite's leak tests cover an idle one).
 from __future__ import annotations
 
 import pytest
+from _support import section  # tests/ is on sys.path (pytest's pythonpath)
 
-from _e2e import assert_outcomes, explain, output, run_pytest, section
+from _e2e import assert_outcomes, explain, output, run_pytest
 
 PROCESS_SOURCE = """
     import multiprocessing
