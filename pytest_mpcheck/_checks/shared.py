@@ -14,13 +14,13 @@ to processes of every start method.
 from __future__ import annotations
 
 import ctypes
-import secrets
+import os
 from collections.abc import Callable, Iterator
 from multiprocessing import sharedctypes, synchronize
 from multiprocessing.context import assert_spawning
 from typing import Any
 
-from pytest_mpcheck._model import READ, WRITE
+from pytest_mpcheck._trace.codec import READ, WRITE
 from pytest_mpcheck._trace.locks import LOCK_CONTEXT, register_own_lock
 from pytest_mpcheck._trace.policy import acquired, current, releasing
 from pytest_mpcheck._trace.ring import Trace
@@ -44,7 +44,8 @@ class Lock:
             kind = synchronize.RLock if self._reentrant else synchronize.Lock
             wrap = kind(ctx=LOCK_CONTEXT)
         self._lock = wrap
-        self._id = secrets.randbits(31) | 1
+        # Random (ids must not collide across processes), odd (never 0, "no lock").
+        self._id = int.from_bytes(os.urandom(4), "little") >> 1 | 1
         register_own_lock(wrap)
 
     def __getstate__(self) -> dict[str, Any]:

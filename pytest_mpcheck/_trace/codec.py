@@ -9,19 +9,27 @@ from __future__ import annotations
 
 import struct
 import zlib
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-from pytest_mpcheck._model import Event
+if TYPE_CHECKING:
+    from pytest_mpcheck._model import Event
 
 __all__ = [
     "MAX_HELD",
+    "READ",
     "RECORD",
+    "WRITE",
     "Fields",
     "decode",
     "encode_held",
     "encode_one_held",
     "encode_value",
 ]
+
+#: The operation of a record: ``_model.READ`` and ``_model.WRITE`` (a test holds them
+#: equal), spelled here so that a member process that only records never imports the
+#: records module and its dataclasses.
+READ, WRITE = 1, 2
 
 #: Known locks a record can name; a process holding more names its first ones.
 MAX_HELD = 4
@@ -80,6 +88,8 @@ encode_one_held = _HELD.pack
 
 def decode(step: int, fields: Fields, files: dict[int, str]) -> Event:
     """The event a stored record stands for; ``files`` names the file ids."""
+    from pytest_mpcheck._model import Event  # the parent's analysis only
+
     if fields.kind == _INT:
         value: object = fields.ival
     elif fields.kind == _FLOAT:

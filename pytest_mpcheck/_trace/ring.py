@@ -26,12 +26,14 @@ import sys
 import zlib
 from collections.abc import Callable
 from multiprocessing import sharedctypes, synchronize
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pytest_mpcheck._model import READ, Event
-from pytest_mpcheck._trace.codec import RECORD, Fields, decode, encode_value
+from pytest_mpcheck._trace.codec import READ, RECORD, Fields, decode, encode_value
 from pytest_mpcheck._trace.locks import BOOK, LOCK_CONTEXT, register_own_lock
 from pytest_mpcheck._trace.policy import current, policy
+
+if TYPE_CHECKING:
+    from pytest_mpcheck._model import Event
 
 __all__ = ["CAPACITY", "Trace"]
 
