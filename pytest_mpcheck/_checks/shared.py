@@ -107,6 +107,8 @@ def _own_lock(lock: object) -> Lock | None:
 class Shared:
     """What ``Value`` and ``Array`` share: raw memory, own lock, trace, initial bytes."""
 
+    #: The public class name, for messages (a ``StructureValue`` is a ``Value``).
+    _kind: str
     _raw: Any
     _lock: Lock | None
     _trace: Trace
@@ -138,16 +140,12 @@ class Shared:
     def _snapshot(self) -> Any:
         raise NotImplementedError
 
-    def _access(self, op: int, lo: int, hi: int, access: Callable[[], Any]) -> Any:
-        """Do ``access`` under the object's own lock (if any), recorded."""
-        return self._trace.record(op, lo, hi, access)
-
     def get_obj(self) -> Any:
         return self._raw
 
     def _guard(self) -> Lock:
         if self._lock is None:
-            raise AttributeError(_NO_LOCK.format(type(self).__name__))
+            raise AttributeError(_NO_LOCK.format(self._kind))
         return self._lock
 
     # Properties, so that like multiprocessing's Raw objects a lock=False object
@@ -167,8 +165,8 @@ class Shared:
     def __getattr__(self, name: str) -> Any:
         """Only reached when a property above (or ``value``) refused: say why."""
         if name in ("get_lock", "acquire", "release") and self.__dict__.get("_lock") is None:
-            raise AttributeError(_NO_LOCK.format(type(self).__name__))
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+            raise AttributeError(_NO_LOCK.format(self._kind))
+        raise AttributeError(f"{self._kind!r} object has no attribute {name!r}")
 
     def __enter__(self) -> bool:
         return self._guard().__enter__()
@@ -178,41 +176,62 @@ class Shared:
 
 
 class Value(Shared):
-    """Drop-in for ``multiprocessing.Value``: ``.value`` (or a Structure's fields), recorded."""
+    """Drop-in for ``multiprocessing.Value``: ``.value`` (or a Structure's fields), recorded.
 
-    _fields: tuple[str, ...]
+    A Structure's value is a ``StructureValue``, so that a plain value pays for
+    no ``__setattr__`` override on its every write.
+    """
+
+    _kind = "Value"
+    #: The Structure's fields (a plain value has none).
+    _fields: tuple[str, ...] = ()
+
+    def __new__(cls, typecode_or_type: Any = None, *args: Any, lock: object = True) -> Value:
+        structure = cls is Value and getattr(typecode_or_type, "_fields_", None)
+        return super().__new__(StructureValue if structure else cls)
 
     def __init__(self, typecode_or_type: Any, *args: Any, lock: object = True) -> None:
-        raw = sharedctypes.RawValue(typecode_or_type, *args)
-        self._fields = tuple(field[0] for field in getattr(type(raw), "_fields_", ()))
-        self._setup(raw, lock)
+        self._setup(sharedctypes.RawValue(typecode_or_type, *args), lock)
 
     @property
     def value(self) -> Any:
-        if self._fields:
-            raise AttributeError("value")  # __getattr__ explains
-        raw = self._raw
-        return self._trace.record(READ, 0, 1, lambda: raw.value)
+        return self._trace.record(READ, 0, 1, self._raw, "value")
 
     @value.setter
     def value(self, new: Any) -> None:
-        raw = self._raw
+        self._trace.record(WRITE, 0, 1, self._raw, "value", new)
 
-        def write() -> Any:
-            raw.value = new
-            return raw.value
+    def _snapshot(self) -> Any:
+        return self._raw.value
 
-        self._trace.record(WRITE, 0, 1, write)
+    def __repr__(self) -> str:
+        return f"<pytest_mpcheck.Value wrapper for {self._raw!r}>"
+
+
+class StructureValue(Value):
+    """A ``Value`` of a ``ctypes.Structure``: its fields, recorded, and no ``.value``."""
+
+    def __init__(self, typecode_or_type: Any, *args: Any, lock: object = True) -> None:
+        super().__init__(typecode_or_type, *args, lock=lock)
+        self._fields = tuple(field[0] for field in type(self._raw)._fields_)
+
+    @property
+    def value(self) -> Any:
+        raise AttributeError("value")  # __getattr__ explains
+
+    @value.setter
+    def value(self, new: Any) -> None:
+        # As on a plain value: stored on the raw object (ctypes lets it), recorded.
+        self._trace.record(WRITE, 0, 1, self._raw, "value", new)
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
             raise AttributeError(name)
         fields = self._fields
         if name in fields:
-            return self._access(
-                READ, fields.index(name), fields.index(name) + 1, lambda: getattr(self._raw, name)
-            )
-        if name == "value" and fields:
+            index = fields.index(name)
+            return self._trace.record(READ, index, index + 1, self._raw, name)
+        if name == "value":
             raise AttributeError(
                 f"a Value of {type(self._raw).__name__} has fields ({', '.join(fields)}), "
                 "not .value"
@@ -224,24 +243,16 @@ class Value(Shared):
             object.__setattr__(self, name, new)
             return
         index = self._fields.index(name)
-
-        def write() -> Any:
-            setattr(self._raw, name, new)
-            return getattr(self._raw, name)
-
-        self._access(WRITE, index, index + 1, write)
+        self._trace.record(WRITE, index, index + 1, self._raw, name, new)
 
     def _snapshot(self) -> Any:
-        if self._fields:
-            return tuple(getattr(self._raw, name) for name in self._fields)
-        return self._raw.value
-
-    def __repr__(self) -> str:
-        return f"<pytest_mpcheck.Value wrapper for {self._raw!r}>"
+        return tuple(getattr(self._raw, name) for name in self._fields)
 
 
 class Array(Shared):
     """Drop-in for ``multiprocessing.Array``: items, slices, ``.value``/``.raw``, recorded."""
+
+    _kind = "Array"
 
     def __init__(
         self, typecode_or_type: Any, size_or_initializer: Any, *, lock: object = True
@@ -261,16 +272,11 @@ class Array(Shared):
 
     def __getitem__(self, key: int | slice) -> Any:
         lo, hi = self._span(key)
-        return self._access(READ, lo, hi, lambda: self._raw[key])
+        return self._trace.record(READ, lo, hi, self._raw, key, item=True)
 
     def __setitem__(self, key: int | slice, new: Any) -> None:
         lo, hi = self._span(key)
-
-        def write() -> Any:
-            self._raw[key] = new
-            return self._raw[key]
-
-        self._access(WRITE, lo, hi, write)
+        self._trace.record(WRITE, lo, hi, self._raw, key, new, item=True)
 
     def __iter__(self) -> Iterator[Any]:
         for index in range(len(self)):
@@ -287,17 +293,12 @@ class Array(Shared):
     def _whole(self, attribute: str) -> Any:
         if not self._is_string():
             raise AttributeError(attribute)  # __getattr__ explains
-        return self._access(READ, 0, len(self._raw), lambda: getattr(self._raw, attribute))
+        return self._trace.record(READ, 0, len(self._raw), self._raw, attribute)
 
     def _set_whole(self, attribute: str, new: Any) -> None:
         if not self._is_string():
             raise AttributeError(f"only char arrays have .{attribute}")
-
-        def write() -> Any:
-            setattr(self._raw, attribute, new)
-            return getattr(self._raw, attribute)
-
-        self._access(WRITE, 0, len(self._raw), write)
+        self._trace.record(WRITE, 0, len(self._raw), self._raw, attribute, new)
 
     @property
     def value(self) -> Any:

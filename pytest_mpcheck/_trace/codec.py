@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from pytest_mpcheck._model import Event
 
 __all__ = [
+    "INT",
     "MAX_HELD",
     "READ",
     "RECORD",
@@ -35,7 +36,8 @@ READ, WRITE = 1, 2
 MAX_HELD = 4
 _HELD = struct.Struct("<II")
 
-_NONE, _INT, _FLOAT, _BYTES = 0, 1, 2, 3
+#: Kinds of value; ``INT``, the common one, is public for the writer's fast path.
+_NONE, INT, _FLOAT, _BYTES = 0, 1, 2, 3
 _BIG = 2**63
 _INT_RANGE = range(-_BIG, _BIG)
 
@@ -65,10 +67,10 @@ RECORD = struct.Struct(f"<iibbiiqdIibb{MAX_HELD * _HELD.size}s")
 def encode_value(value: object) -> tuple[int, int, float]:
     """``(kind, ival, fval)``: ints, floats and short bytes exactly, big ints by checksum."""
     if type(value) is int and -_BIG <= value < _BIG:
-        return _INT, value, 0.0
+        return INT, value, 0.0
     if isinstance(value, int):
         if value in _INT_RANGE:
-            return _INT, int(value), 0.0
+            return INT, int(value), 0.0
         return _BYTES, zlib.crc32(repr(value).encode()), 0.0
     if isinstance(value, float):
         return _FLOAT, 0, value
@@ -90,7 +92,7 @@ def decode(step: int, fields: Fields, files: dict[int, str]) -> Event:
     """The event a stored record stands for; ``files`` names the file ids."""
     from pytest_mpcheck._model import Event  # the parent's analysis only
 
-    if fields.kind == _INT:
+    if fields.kind == INT:
         value: object = fields.ival
     elif fields.kind == _FLOAT:
         value = fields.fval
