@@ -113,6 +113,9 @@ class Shared:
     _lock: Lock | None
     _trace: Trace
     _initial: bytes
+    get_lock: Callable[[], Lock]
+    acquire: Callable[..., bool]
+    release: Callable[[], None]
 
     def _setup(self, raw: Any, lock: object) -> None:
         self._raw = raw
@@ -127,6 +130,12 @@ class Shared:
             own._id if own is not None and lock in (True, None) else 0,
         )
         self._initial = bytes(memoryview(raw).cast("B"))
+        if own is not None:
+            # Instance attributes, not properties: like multiprocessing's Raw objects a
+            # lock=False object has none (hasattr() is False), and get_lock() is one call.
+            self.get_lock = own.itself
+            self.acquire = own.acquire
+            self.release = own.release
 
     def __getstate__(self) -> dict[str, Any]:
         assert_spawning(self)
@@ -148,22 +157,9 @@ class Shared:
             raise AttributeError(_NO_LOCK.format(self._kind))
         return self._lock
 
-    # Properties, so that like multiprocessing's Raw objects a lock=False object
-    # has no such attributes at all (hasattr() is False).
-    @property
-    def get_lock(self) -> Callable[[], Lock]:
-        return self._guard().itself
-
-    @property
-    def acquire(self) -> Callable[..., bool]:
-        return self._guard().acquire
-
-    @property
-    def release(self) -> Callable[[], None]:
-        return self._guard().release
-
     def __getattr__(self, name: str) -> Any:
-        """Only reached when a property above (or ``value``) refused: say why."""
+        """Only reached when an attribute is missing (a lock=False object's
+        ``get_lock``, a Structure's ``value``): say why."""
         if name in ("get_lock", "acquire", "release") and self.__dict__.get("_lock") is None:
             raise AttributeError(_NO_LOCK.format(self._kind))
         raise AttributeError(f"{self._kind!r} object has no attribute {name!r}")
