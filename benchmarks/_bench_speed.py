@@ -96,10 +96,10 @@ def start_join(method: str, target: Callable[..., None], args: tuple[Any, ...]) 
 def member_payload() -> tuple[Any, ...]:
     """What a stress member receives besides its pipe and barrier, as ``stress`` builds it."""
     from pytest_mpcheck._checks.stress import member_hooks
-    from pytest_mpcheck._engine.crew import Crew
+    from pytest_mpcheck._engine.worker import member
 
     prepare, adopt = member_hooks(0)
-    return (prepare, adopt, pytest_mpcheck.Value("i", 0), Crew)
+    return (prepare, adopt, pytest_mpcheck.Value("i", 0), member)
 
 
 def ratio_row(

@@ -38,7 +38,7 @@ def exit_now(_: object) -> None:
 
 def sleep_armed(stack_dir: str, seconds: float) -> None:
     """A watched worker's life: arm the stack dump, then sleep."""
-    from pytest_mpcheck._engine.supervise import arm_worker
+    from pytest_mpcheck._engine.worker import arm_worker
 
     arm_worker(None, stack_dir)
     time.sleep(seconds)

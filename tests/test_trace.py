@@ -8,7 +8,9 @@ from typing import Any
 import pytest
 
 import pytest_mpcheck
+from pytest_mpcheck import _model
 from pytest_mpcheck._model import WRITE
+from pytest_mpcheck._trace import codec
 from pytest_mpcheck._trace import policy as policy_module
 from pytest_mpcheck._trace.codec import (
     RECORD,
@@ -18,6 +20,10 @@ from pytest_mpcheck._trace.codec import (
     encode_value,
 )
 from pytest_mpcheck._trace.policy import AccessPolicy, Tracing, configured, current, start_round
+
+
+def test_the_codec_spells_the_operations_as_the_records_do() -> None:
+    assert (codec.READ, codec.WRITE) == (_model.READ, _model.WRITE)
 
 
 @pytest.mark.parametrize("value", [7, -(2**63), 2.5, b"abc", None])

@@ -14,13 +14,13 @@ to processes of every start method.
 from __future__ import annotations
 
 import ctypes
-import secrets
+import os
 from collections.abc import Callable, Iterator
 from multiprocessing import sharedctypes, synchronize
 from multiprocessing.context import assert_spawning
 from typing import Any
 
-from pytest_mpcheck._model import READ, WRITE
+from pytest_mpcheck._trace.codec import READ, WRITE
 from pytest_mpcheck._trace.locks import LOCK_CONTEXT, register_own_lock
 from pytest_mpcheck._trace.policy import acquired, current, releasing
 from pytest_mpcheck._trace.ring import Trace
@@ -44,7 +44,8 @@ class Lock:
             kind = synchronize.RLock if self._reentrant else synchronize.Lock
             wrap = kind(ctx=LOCK_CONTEXT)
         self._lock = wrap
-        self._id = secrets.randbits(31) | 1
+        # Random (ids must not collide across processes), odd (never 0, "no lock").
+        self._id = int.from_bytes(os.urandom(4), "little") >> 1 | 1
         register_own_lock(wrap)
 
     def __getstate__(self) -> dict[str, Any]:
@@ -106,10 +107,15 @@ def _own_lock(lock: object) -> Lock | None:
 class Shared:
     """What ``Value`` and ``Array`` share: raw memory, own lock, trace, initial bytes."""
 
+    #: The public class name, for messages (a ``StructureValue`` is a ``Value``).
+    _kind: str
     _raw: Any
     _lock: Lock | None
     _trace: Trace
     _initial: bytes
+    get_lock: Callable[[], Lock]
+    acquire: Callable[..., bool]
+    release: Callable[[], None]
 
     def _setup(self, raw: Any, lock: object) -> None:
         self._raw = raw
@@ -124,6 +130,12 @@ class Shared:
             own._id if own is not None and lock in (True, None) else 0,
         )
         self._initial = bytes(memoryview(raw).cast("B"))
+        if own is not None:
+            # Instance attributes, not properties: like multiprocessing's Raw objects a
+            # lock=False object has none (hasattr() is False), and get_lock() is one call.
+            self.get_lock = own.itself
+            self.acquire = own.acquire
+            self.release = own.release
 
     def __getstate__(self) -> dict[str, Any]:
         assert_spawning(self)
@@ -137,37 +149,20 @@ class Shared:
     def _snapshot(self) -> Any:
         raise NotImplementedError
 
-    def _access(self, op: int, lo: int, hi: int, access: Callable[[], Any]) -> Any:
-        """Do ``access`` under the object's own lock (if any), recorded."""
-        return self._trace.record(op, lo, hi, access)
-
     def get_obj(self) -> Any:
         return self._raw
 
     def _guard(self) -> Lock:
         if self._lock is None:
-            raise AttributeError(_NO_LOCK.format(type(self).__name__))
+            raise AttributeError(_NO_LOCK.format(self._kind))
         return self._lock
 
-    # Properties, so that like multiprocessing's Raw objects a lock=False object
-    # has no such attributes at all (hasattr() is False).
-    @property
-    def get_lock(self) -> Callable[[], Lock]:
-        return self._guard().itself
-
-    @property
-    def acquire(self) -> Callable[..., bool]:
-        return self._guard().acquire
-
-    @property
-    def release(self) -> Callable[[], None]:
-        return self._guard().release
-
     def __getattr__(self, name: str) -> Any:
-        """Only reached when a property above (or ``value``) refused: say why."""
+        """Only reached when an attribute is missing (a lock=False object's
+        ``get_lock``, a Structure's ``value``): say why."""
         if name in ("get_lock", "acquire", "release") and self.__dict__.get("_lock") is None:
-            raise AttributeError(_NO_LOCK.format(type(self).__name__))
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+            raise AttributeError(_NO_LOCK.format(self._kind))
+        raise AttributeError(f"{self._kind!r} object has no attribute {name!r}")
 
     def __enter__(self) -> bool:
         return self._guard().__enter__()
@@ -177,41 +172,62 @@ class Shared:
 
 
 class Value(Shared):
-    """Drop-in for ``multiprocessing.Value``: ``.value`` (or a Structure's fields), recorded."""
+    """Drop-in for ``multiprocessing.Value``: ``.value`` (or a Structure's fields), recorded.
 
-    _fields: tuple[str, ...]
+    A Structure's value is a ``StructureValue``, so that a plain value pays for
+    no ``__setattr__`` override on its every write.
+    """
+
+    _kind = "Value"
+    #: The Structure's fields (a plain value has none).
+    _fields: tuple[str, ...] = ()
+
+    def __new__(cls, typecode_or_type: Any = None, *args: Any, lock: object = True) -> Value:
+        structure = cls is Value and getattr(typecode_or_type, "_fields_", None)
+        return super().__new__(StructureValue if structure else cls)
 
     def __init__(self, typecode_or_type: Any, *args: Any, lock: object = True) -> None:
-        raw = sharedctypes.RawValue(typecode_or_type, *args)
-        self._fields = tuple(field[0] for field in getattr(type(raw), "_fields_", ()))
-        self._setup(raw, lock)
+        self._setup(sharedctypes.RawValue(typecode_or_type, *args), lock)
 
     @property
     def value(self) -> Any:
-        if self._fields:
-            raise AttributeError("value")  # __getattr__ explains
-        raw = self._raw
-        return self._trace.record(READ, 0, 1, lambda: raw.value)
+        return self._trace.record(READ, 0, 1, self._raw, "value")
 
     @value.setter
     def value(self, new: Any) -> None:
-        raw = self._raw
+        self._trace.record(WRITE, 0, 1, self._raw, "value", new)
 
-        def write() -> Any:
-            raw.value = new
-            return raw.value
+    def _snapshot(self) -> Any:
+        return self._raw.value
 
-        self._trace.record(WRITE, 0, 1, write)
+    def __repr__(self) -> str:
+        return f"<pytest_mpcheck.Value wrapper for {self._raw!r}>"
+
+
+class StructureValue(Value):
+    """A ``Value`` of a ``ctypes.Structure``: its fields, recorded, and no ``.value``."""
+
+    def __init__(self, typecode_or_type: Any, *args: Any, lock: object = True) -> None:
+        super().__init__(typecode_or_type, *args, lock=lock)
+        self._fields = tuple(field[0] for field in type(self._raw)._fields_)
+
+    @property
+    def value(self) -> Any:
+        raise AttributeError("value")  # __getattr__ explains
+
+    @value.setter
+    def value(self, new: Any) -> None:
+        # As on a plain value: stored on the raw object (ctypes lets it), recorded.
+        self._trace.record(WRITE, 0, 1, self._raw, "value", new)
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
             raise AttributeError(name)
         fields = self._fields
         if name in fields:
-            return self._access(
-                READ, fields.index(name), fields.index(name) + 1, lambda: getattr(self._raw, name)
-            )
-        if name == "value" and fields:
+            index = fields.index(name)
+            return self._trace.record(READ, index, index + 1, self._raw, name)
+        if name == "value":
             raise AttributeError(
                 f"a Value of {type(self._raw).__name__} has fields ({', '.join(fields)}), "
                 "not .value"
@@ -223,24 +239,16 @@ class Value(Shared):
             object.__setattr__(self, name, new)
             return
         index = self._fields.index(name)
-
-        def write() -> Any:
-            setattr(self._raw, name, new)
-            return getattr(self._raw, name)
-
-        self._access(WRITE, index, index + 1, write)
+        self._trace.record(WRITE, index, index + 1, self._raw, name, new)
 
     def _snapshot(self) -> Any:
-        if self._fields:
-            return tuple(getattr(self._raw, name) for name in self._fields)
-        return self._raw.value
-
-    def __repr__(self) -> str:
-        return f"<pytest_mpcheck.Value wrapper for {self._raw!r}>"
+        return tuple(getattr(self._raw, name) for name in self._fields)
 
 
 class Array(Shared):
     """Drop-in for ``multiprocessing.Array``: items, slices, ``.value``/``.raw``, recorded."""
+
+    _kind = "Array"
 
     def __init__(
         self, typecode_or_type: Any, size_or_initializer: Any, *, lock: object = True
@@ -260,16 +268,11 @@ class Array(Shared):
 
     def __getitem__(self, key: int | slice) -> Any:
         lo, hi = self._span(key)
-        return self._access(READ, lo, hi, lambda: self._raw[key])
+        return self._trace.record(READ, lo, hi, self._raw, key, item=True)
 
     def __setitem__(self, key: int | slice, new: Any) -> None:
         lo, hi = self._span(key)
-
-        def write() -> Any:
-            self._raw[key] = new
-            return self._raw[key]
-
-        self._access(WRITE, lo, hi, write)
+        self._trace.record(WRITE, lo, hi, self._raw, key, new, item=True)
 
     def __iter__(self) -> Iterator[Any]:
         for index in range(len(self)):
@@ -286,17 +289,12 @@ class Array(Shared):
     def _whole(self, attribute: str) -> Any:
         if not self._is_string():
             raise AttributeError(attribute)  # __getattr__ explains
-        return self._access(READ, 0, len(self._raw), lambda: getattr(self._raw, attribute))
+        return self._trace.record(READ, 0, len(self._raw), self._raw, attribute)
 
     def _set_whole(self, attribute: str, new: Any) -> None:
         if not self._is_string():
             raise AttributeError(f"only char arrays have .{attribute}")
-
-        def write() -> Any:
-            setattr(self._raw, attribute, new)
-            return getattr(self._raw, attribute)
-
-        self._access(WRITE, 0, len(self._raw), write)
+        self._trace.record(WRITE, 0, len(self._raw), self._raw, attribute, new)
 
     @property
     def value(self) -> Any:

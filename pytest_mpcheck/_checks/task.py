@@ -24,7 +24,8 @@ import sys
 from typing import Any, NamedTuple
 
 from pytest_mpcheck._checks.pickling import pickle_or_explain
-from pytest_mpcheck._engine.supervise import Task, note_job, user_traceback
+from pytest_mpcheck._engine.supervise import Task
+from pytest_mpcheck._engine.worker import note_job, user_traceback
 from pytest_mpcheck._model import PickleProblem
 
 __all__ = [

@@ -15,24 +15,15 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import multiprocessing.connection
-import os
-import sys
 import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from pytest_mpcheck._engine.supervise import (
-    Overran,
-    Watch,
-    WorkerDied,
-    arm_worker,
-    forking,
-    user_traceback,
-)
+from pytest_mpcheck._engine.supervise import Overran, Watch, WorkerDied, forking
+from pytest_mpcheck._engine.worker import member as _member
 
 __all__ = ["Crew", "MemberReport"]
 
-_BARRIER_SECONDS = 30.0
 _STOP_SECONDS = 2.0
 
 
@@ -42,49 +33,6 @@ class MemberReport(NamedTuple):
     label: int
     error: str | None
     trace: str
-
-
-def _member(
-    label: int,
-    conn: multiprocessing.connection.Connection,
-    barrier: Any,
-    target: Callable[..., Any],
-    args: tuple[Any, ...],
-    prepare: Callable[[int, int], None],
-    stack_dir: str,
-    adopt: Callable[..., None],
-) -> None:
-    """A member's life: wait for a command, align on the barrier, run, report.
-
-    It leaves by ``os._exit``: a spawn child's full interpreter shutdown costs
-    more than the rounds, and a member owns nothing that needs it.
-    """
-    arm_worker(None, stack_dir)
-    adopt(*_primitives(barrier))
-    while True:
-        try:
-            command = conn.recv()
-        except EOFError:
-            command = None
-        if command is None:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(0)
-        prepare(label, command)
-        try:
-            barrier.wait(_BARRIER_SECONDS)
-            target(*args)
-        except Exception as exc:
-            conn.send((f"{type(exc).__name__}: {exc}", user_traceback(exc)))
-        else:
-            conn.send((None, ""))
-
-
-def _primitives(barrier: Any) -> list[Any]:
-    """The semaphores inside a ``multiprocessing`` barrier (its condition's)."""
-    condition = getattr(barrier, "_cond", None)
-    names = ("_lock", "_sleeping_count", "_woken_count", "_wait_semaphore")
-    return [getattr(condition, name) for name in names if hasattr(condition, name)]
 
 
 class Crew:

@@ -51,11 +51,11 @@ from pytest_mpcheck._engine.supervise import (
     Task,
     Watch,
     WorkerDied,
-    arm_worker,
     forking,
     fresh_task_lock,
     owning_new_threads,
 )
+from pytest_mpcheck._engine.worker import arm_worker
 
 __all__ = ["VIAS", "Engine", "engine", "spans"]
 

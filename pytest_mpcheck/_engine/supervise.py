@@ -16,21 +16,20 @@
 from __future__ import annotations
 
 import contextlib
-import faulthandler
 import importlib
 import multiprocessing.connection
 import os
 import signal
 import sys
-import tempfile
 import threading
 import time
-import traceback
 import warnings
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from multiprocessing import get_context, sharedctypes
 from typing import Any, NamedTuple
+
+from pytest_mpcheck._engine.worker import DUMP_SIGNAL
 
 __all__ = [
     "Board",
@@ -41,17 +40,14 @@ __all__ = [
     "Watch",
     "WorkerDied",
     "annotate",
-    "arm_worker",
     "descendants",
     "describe_exit",
     "dump_stacks",
     "forking",
     "fresh_task_lock",
     "kill_tree",
-    "note_job",
     "owning_new_threads",
     "parent_stacks",
-    "user_traceback",
 ]
 
 # Threads our own pools run in this process.  Python 3.12+ warns on fork()
@@ -98,7 +94,6 @@ def describe_exit(exitcode: int | None) -> str:
     return f"exit code {exitcode}"
 
 
-_DUMP_SIGNAL = getattr(signal, "SIGUSR1", None)
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _SLOTS = 128
 _IDLE = -1
@@ -165,6 +160,8 @@ class StackDir:
     """A private directory where workers write their stacks when asked."""
 
     def __init__(self) -> None:
+        import tempfile  # the parent's only: a worker never makes one
+
         self.path = tempfile.mkdtemp(prefix="mpcheck-stacks-")
 
     def file_for(self, pid: int) -> str:
@@ -178,39 +175,14 @@ class StackDir:
             os.rmdir(self.path)
 
 
-# Per worker process: its board slot and the open stack file faulthandler writes to.
-_worker: dict[str, Any] = {}
-
-
-def arm_worker(board: Board | None, stack_dir: str | None) -> None:
-    """Run at worker start: claim a board slot, arm the stack dump signal."""
-    if board is not None:
-        _worker["board"] = board
-        _worker["slot"] = board.claim()
-    if stack_dir is not None and _DUMP_SIGNAL is not None:
-        # A bare descriptor, not a file object: it stays open for the worker's whole
-        # life, and an unclosed file object would warn at the worker's exit.
-        path = os.path.join(stack_dir, f"{os.getpid()}.txt")
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        _worker["descriptor"] = descriptor
-        faulthandler.register(_DUMP_SIGNAL, file=descriptor, all_threads=True, chain=False)
-
-
-def note_job(job: int) -> None:
-    """Post the job this worker is running now (-1: none); a no-op outside our workers."""
-    board = _worker.get("board")
-    if board is not None:
-        board.post(_worker["slot"], job)
-
-
 def dump_stacks(pids: Iterable[int], stack_dir: StackDir, wait: float = 1.0) -> dict[int, str]:
     """Ask each process for its Python stacks; what arrived within ``wait`` seconds."""
     asked = []
     for pid in pids:
-        if _DUMP_SIGNAL is None:
+        if DUMP_SIGNAL is None:
             break
         with contextlib.suppress(OSError):
-            os.kill(pid, _DUMP_SIGNAL)
+            os.kill(pid, DUMP_SIGNAL)
             asked.append(pid)
     stacks: dict[int, str] = {}
     deadline = time.monotonic() + wait
@@ -245,15 +217,10 @@ def _below_bootstrap(text: str) -> str:
     return "\n".join(kept) + "\n"
 
 
-def user_traceback(exc: BaseException) -> str:
-    """``exc``'s traceback without its first frame, the caller's own: it starts in the
-    user's function."""
-    frames = exc.__traceback__.tb_next if exc.__traceback__ is not None else None
-    return "".join(traceback.format_exception(type(exc), exc, frames))
-
-
 def parent_stacks() -> str:
     """Python stacks of this process's threads, main thread first, most recent call first."""
+    import traceback  # on a timeout only
+
     names = {thread.ident: thread.name for thread in threading.enumerate()}
     frames = sys._current_frames()
     order = sorted(frames, key=lambda ident: ident != threading.main_thread().ident)

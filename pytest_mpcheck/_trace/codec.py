@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import struct
 import zlib
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-from pytest_mpcheck._model import Event
+if TYPE_CHECKING:
+    from pytest_mpcheck._model import Event
 
 __all__ = [
+    "INT",
     "MAX_HELD",
+    "READ",
     "RECORD",
+    "WRITE",
     "Fields",
     "decode",
     "encode_held",
@@ -23,11 +27,17 @@ __all__ = [
     "encode_value",
 ]
 
+#: The operation of a record: ``_model.READ`` and ``_model.WRITE`` (a test holds them
+#: equal), spelled here so that a member process that only records never imports the
+#: records module and its dataclasses.
+READ, WRITE = 1, 2
+
 #: Known locks a record can name; a process holding more names its first ones.
 MAX_HELD = 4
 _HELD = struct.Struct("<II")
 
-_NONE, _INT, _FLOAT, _BYTES = 0, 1, 2, 3
+#: Kinds of value; ``INT``, the common one, is public for the writer's fast path.
+_NONE, INT, _FLOAT, _BYTES = 0, 1, 2, 3
 _BIG = 2**63
 _INT_RANGE = range(-_BIG, _BIG)
 
@@ -57,10 +67,10 @@ RECORD = struct.Struct(f"<iibbiiqdIibb{MAX_HELD * _HELD.size}s")
 def encode_value(value: object) -> tuple[int, int, float]:
     """``(kind, ival, fval)``: ints, floats and short bytes exactly, big ints by checksum."""
     if type(value) is int and -_BIG <= value < _BIG:
-        return _INT, value, 0.0
+        return INT, value, 0.0
     if isinstance(value, int):
         if value in _INT_RANGE:
-            return _INT, int(value), 0.0
+            return INT, int(value), 0.0
         return _BYTES, zlib.crc32(repr(value).encode()), 0.0
     if isinstance(value, float):
         return _FLOAT, 0, value
@@ -80,7 +90,9 @@ encode_one_held = _HELD.pack
 
 def decode(step: int, fields: Fields, files: dict[int, str]) -> Event:
     """The event a stored record stands for; ``files`` names the file ids."""
-    if fields.kind == _INT:
+    from pytest_mpcheck._model import Event  # the parent's analysis only
+
+    if fields.kind == INT:
         value: object = fields.ival
     elif fields.kind == _FLOAT:
         value = fields.fval

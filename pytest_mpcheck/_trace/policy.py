@@ -48,7 +48,19 @@ class AccessPolicy:
     """Called at each access point of this process; the base class lets everything run.
 
     ``holding`` says whether the process holds a known lock at that point.
+    ``on_writes`` and ``on_locks`` say whether a class overrides ``write``, or
+    ``acquire``/``release``: every access passes here, so the calls that would do
+    nothing are skipped (noise acts on reads only).
     """
+
+    on_writes = False
+    on_locks = False
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        base = AccessPolicy
+        cls.on_writes = cls.write is not base.write
+        cls.on_locks = cls.acquire is not base.acquire or cls.release is not base.release
 
     def read(self, lo: int, hi: int, holding: bool) -> None:
         """After a read of locations ``lo`` to ``hi`` was recorded."""
@@ -140,14 +152,14 @@ def acquired(lock_id: int) -> None:
     """A known lock was acquired: book it, then tell the policy (if one is configured)."""
     BOOK.acquired(lock_id)
     chosen = current().policy
-    if chosen is not None:
+    if chosen is not None and chosen.on_locks:
         chosen.acquire(lock_id)
 
 
 def releasing(lock_id: int) -> None:
     """A known lock is about to be released: tell the policy (if any), then book it."""
     chosen = current().policy
-    if chosen is not None:
+    if chosen is not None and chosen.on_locks:
         chosen.release(lock_id)
     BOOK.released(lock_id)
 

@@ -24,14 +24,15 @@ import os
 import struct
 import sys
 import zlib
-from collections.abc import Callable
 from multiprocessing import sharedctypes, synchronize
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pytest_mpcheck._model import READ, Event
-from pytest_mpcheck._trace.codec import RECORD, Fields, decode, encode_value
+from pytest_mpcheck._trace.codec import INT, READ, RECORD, Fields, decode, encode_value
 from pytest_mpcheck._trace.locks import BOOK, LOCK_CONTEXT, register_own_lock
 from pytest_mpcheck._trace.policy import current, policy
+
+if TYPE_CHECKING:
+    from pytest_mpcheck._model import Event
 
 __all__ = ["CAPACITY", "Trace"]
 
@@ -40,6 +41,9 @@ FILES = 32
 FILE_BYTES = 240
 _FILE_ENTRY = struct.Struct("<IB")
 _pack_into, _SIZE = RECORD.pack_into, RECORD.size
+_getframe = sys._getframe
+#: The plain ints a record holds as they are (its ``q`` slot).
+_SMALLEST, _LARGEST = -(2**63), 2**63 - 1
 
 #: Frames in files under this directory (the package) are the instrumentation's own:
 #: the line of an access is the first frame outside it.
@@ -80,13 +84,18 @@ class Trace:
         self._process_local()
         register_own_lock(self.lock)
 
-    def record(self, op: int, lo: int, hi: int, access: Callable[[], Any]) -> Any:
-        """Perform ``access`` and record it under the lock, then let the policy act.
+    def record(
+        self, op: int, lo: int, hi: int, target: Any, key: Any, new: Any = None, item: bool = False
+    ) -> Any:
+        """Access ``target``'s attribute ``key`` (its item if ``item``), record it under the
+        lock, then let the policy act.
 
-        Returns what ``access`` returns; for a write, that is the value written.
-        The source line recorded is the first frame outside the package.
+        A read returns the value read; a write stores ``new`` and returns the value
+        then stored.  The source line recorded is the first frame outside the package;
+        the search starts above the caller, always a wrapper of the package's own.
+        Kept in one function, with no callable per access: this is every access's path.
         """
-        frame: Any = sys._getframe(1)
+        frame: Any = _getframe(2)
         sites = self._sites
         while True:
             filename = frame.f_code.co_filename
@@ -96,19 +105,28 @@ class Trace:
             if file_id or frame.f_back is None:
                 break
             frame = frame.f_back
-        line = frame.f_lineno
         process = BOOK
         tracing = current()
         lock = None if self._lock_id in process.held else self.lock
         if lock is not None:
             lock.acquire()
         try:
-            value = access()
-            kind, ival, fval = encode_value(value)
+            if op != READ:
+                if item:
+                    target[key] = new
+                else:
+                    setattr(target, key, new)
+            value = target[key] if item else getattr(target, key)
+            if type(value) is int and _SMALLEST <= value <= _LARGEST:
+                kind, ival, fval = INT, value, 0.0
+            else:
+                kind, ival, fval = encode_value(value)
+            suspects = process.suspects
             count = self._count
+            step = count.value
             _pack_into(
                 self._view,
-                (count.value % self._capacity) * _SIZE,
+                (step % self._capacity) * _SIZE,
                 tracing.label,
                 process.pid,
                 op,
@@ -118,19 +136,22 @@ class Trace:
                 ival,
                 fval,
                 file_id,
-                line,
-                process.foreign_lock_held(),
+                frame.f_lineno,
+                # No call while nothing may be foreign: the common case.
+                process.hidden
+                or process.synced
+                or ((suspects is None or bool(suspects)) and process.foreign_lock_held()),
                 process.holding,
                 process.held_record,
             )
-            count.value += 1
+            count.value = step + 1
         finally:
             if lock is not None:
                 lock.release()
         chosen = tracing.policy or policy(self._seed)
         if op == READ:
             chosen.read(lo, hi, process.holding > 0)
-        else:
+        elif chosen.on_writes:
             chosen.write(lo, hi, process.holding > 0)
         return value
 
