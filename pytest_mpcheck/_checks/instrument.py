@@ -17,8 +17,17 @@ from collections import Counter
 from typing import Any
 
 from pytest_mpcheck._checks.races import analyze, shortfall, worst_loss
-from pytest_mpcheck._checks.shared import Array, Lock, RLock, Shared, Value
-from pytest_mpcheck._checks.stress import describe_shared, location_name
+from pytest_mpcheck._checks.shared import (
+    Array,
+    Lock,
+    RLock,
+    Shared,
+    Value,
+    describe_shared,
+    location_name,
+    snapshot,
+    trace_events,
+)
 from pytest_mpcheck._model import Found, RaceFinding, StressRun
 from pytest_mpcheck._settings import Settings
 from pytest_mpcheck._trace.policy import Noise, Tracing, configured
@@ -85,7 +94,7 @@ def _raise_races(created: list[Shared], settings: Settings) -> None:
     __tracebackhide__ = True
     for lost in (True, False):
         for number, obj in enumerate(created):
-            events = obj._trace.events()
+            events = trace_events(obj)
             races = analyze(events)
             found = races.lost if lost else races.unguarded
             if not found:
@@ -107,6 +116,6 @@ def _raise_races(created: list[Shared], settings: Settings) -> None:
                     1,
                     amount,
                     counted,
-                    ((repr(obj._snapshot()), 1),),
+                    ((repr(snapshot(obj)), 1),),
                 )
             )

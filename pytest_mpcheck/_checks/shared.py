@@ -18,14 +18,28 @@ import os
 from collections.abc import Callable, Iterator
 from multiprocessing import sharedctypes, synchronize
 from multiprocessing.context import assert_spawning
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_mpcheck._trace.codec import READ, WRITE
 from pytest_mpcheck._trace.locks import LOCK_CONTEXT, register_own_lock
 from pytest_mpcheck._trace.policy import acquired, current, releasing
 from pytest_mpcheck._trace.ring import Trace
 
-__all__ = ["Array", "Lock", "RLock", "Shared", "Value"]
+if TYPE_CHECKING:  # a stress member unpickles this module: it needs no records
+    from pytest_mpcheck._model import Event
+
+__all__ = [
+    "Array",
+    "Lock",
+    "RLock",
+    "Shared",
+    "Value",
+    "describe_shared",
+    "location_name",
+    "reset",
+    "snapshot",
+    "trace_events",
+]
 
 _NO_LOCK = (
     "{} created with lock=False has no get_lock()/acquire()/release(), like "
@@ -317,3 +331,37 @@ class Array(Shared):
 
     def __repr__(self) -> str:
         return f"<pytest_mpcheck.Array wrapper for {self._raw!r}>"
+
+
+# What the checks read and do to a shared object, without reaching into it.
+
+
+def reset(obj: Shared) -> None:
+    """Restore the value it was created with, and forget its trace (before a round)."""
+    obj._reset()
+
+
+def snapshot(obj: Shared) -> Any:
+    """Its value now: a number, a tuple of a Structure's fields or an Array's items."""
+    return obj._snapshot()
+
+
+def trace_events(obj: Shared) -> list[Event]:
+    """Its recorded accesses, oldest first."""
+    return obj._trace.events()
+
+
+def describe_shared(path: str, obj: Shared) -> str:
+    """How a message names it: where it was found, its kind and type."""
+    raw = obj.get_obj()
+    if isinstance(obj, Array):
+        return f"{path} (Array of {raw._type_.__name__} x{len(raw)})"
+    return f"{path} (Value of {type(raw).__name__})"
+
+
+def location_name(obj: Shared, location: int) -> str:
+    """How a message names one location: ``.value``, ``.field`` or ``[index]``."""
+    if isinstance(obj, Value):
+        fields = obj._fields
+        return f".{fields[location]}" if fields else ".value"
+    return f"[{location}]"

@@ -20,7 +20,16 @@ from typing import Any
 
 from pytest_mpcheck._checks.pickling import describe_object, find_problem
 from pytest_mpcheck._checks.races import analyze, shortfall, worst_loss
-from pytest_mpcheck._checks.shared import Array, Lock, RLock, Shared, Value
+from pytest_mpcheck._checks.shared import (
+    Lock,
+    RLock,
+    Shared,
+    describe_shared,
+    location_name,
+    reset,
+    snapshot,
+    trace_events,
+)
 from pytest_mpcheck._engine.crew import Crew
 from pytest_mpcheck._engine.supervise import Overran, WorkerDied, describe_exit
 from pytest_mpcheck._model import (
@@ -41,7 +50,7 @@ from pytest_mpcheck._settings import Settings
 from pytest_mpcheck._trace.locks import register_own_lock
 from pytest_mpcheck._trace.policy import start_round
 
-__all__ = ["StressReport", "check_stress", "describe_shared", "location_name", "member_hooks"]
+__all__ = ["StressReport", "check_stress", "member_hooks"]
 
 # Once a round has failed, further rounds run for this long only: enough for an
 # outcome histogram, short enough that a failure is reported fast.
@@ -134,20 +143,6 @@ def _fork_lock_in(args: tuple[Any, ...], method: str) -> PickleProblem | None:
     return None
 
 
-def describe_shared(path: str, obj: Shared) -> str:
-    raw = obj.get_obj()
-    if isinstance(obj, Array):
-        return f"{path} (Array of {raw._type_.__name__} x{len(raw)})"
-    return f"{path} (Value of {type(raw).__name__})"
-
-
-def location_name(obj: Shared, location: int) -> str:
-    if isinstance(obj, Value):
-        fields = obj._fields
-        return f".{fields[location]}" if fields else ".value"
-    return f"[{location}]"
-
-
 def check_stress(
     target: Callable[..., Any],
     args: tuple[Any, ...],
@@ -225,7 +220,7 @@ def _stress_method(
                 break
             rounds_run = number + 1
             for _, obj in shared:
-                obj._reset()
+                reset(obj)
             try:
                 reports = crew.run_round(number, deadline)
             except Overran as exc:
@@ -238,10 +233,10 @@ def _stress_method(
             for report in reports:
                 if report.error is not None:
                     return TargetRaised(run, number, report.label, report.error, report.trace)
-            outcome = tuple(obj._snapshot() for _, obj in shared)
+            outcome = tuple(snapshot(obj) for _, obj in shared)
             outcomes[repr(outcome[0] if len(outcome) == 1 else outcome)] += 1
             for path, obj in shared:
-                events = obj._trace.events()
+                events = trace_events(obj)
                 races = analyze(events)
                 for kind, found in ((True, races.lost), (False, races.unguarded)):
                     per_location = Counter(race.location for race in found)
