@@ -36,7 +36,7 @@ from pytest_mpcheck._checks.task import (
     Outcome,
     problem_of,
 )
-from pytest_mpcheck._engine.pools import VIAS, Engine, spans
+from pytest_mpcheck._engine.pools import VIAS, Engine, chunk_size
 from pytest_mpcheck._engine.supervise import Overran, Task, WorkerDied
 from pytest_mpcheck._model import (
     Finding,
@@ -113,7 +113,8 @@ def check_map_equal(
     if star:
         items = [_argument_tuple(item, index) for index, item in enumerate(items)]
     func_bytes = _pickled(func, "function", None, func)
-    tasks = _batched(items, via, processes, chunksize)
+    size = chunk_size(via, len(items), processes, chunksize)
+    tasks = _batched(items, size, processes)
     jobs = _jobs(items) if tasks is None else None
     name = getattr(func, "__qualname__", None) or describe_object(func)
 
@@ -127,7 +128,7 @@ def check_map_equal(
         try:
             # Each start method has the whole timeout: it is a limit per run, as users read it.
             if tasks is not None:
-                call = ChunkCall(func_bytes, star)
+                call = ChunkCall(func_bytes, star, size)
                 chunks = engine.run_tasks(method, via, processes, call, tasks, settings.timeout)
                 loaded = _loaded(chunks)
             if loaded is None:
@@ -243,31 +244,26 @@ def _pickled(obj: Any, kind: TravelKind, index: int | None, item: Any) -> bytes:
     raise Found(Unpicklable(kind, packed, None, index, item, "", named))
 
 
-def _batched(
-    items: list[Any], via: str, processes: int, chunksize: int | None
-) -> list[Task] | None:
-    """The items cut into chunks as ``via`` cuts them, and the chunks grouped into about
-    four tasks per worker (what ``Pool.map`` aims at), each pickled at once; None when a
-    task does not pickle and load back (the items then go one by one).
+def _batched(items: list[Any], size: int, processes: int) -> list[Task] | None:
+    """The items cut into chunks of ``size`` (as ``via`` cuts them), the chunks grouped
+    into about four tasks per worker (what ``Pool.map`` aims at), each task's items
+    pickled at once; None when a task does not pickle (the items then go one by one,
+    as they do when one does not load back in its worker).
 
     Consecutive chunks in one task are what a real pool gives a worker that takes
     them in turn, and each still gets its own copy of the function; a task per
     chunk of ``imap``'s or the executor's one item would cost far more than the work.
     """
-    chunks = spans(via, len(items), processes, chunksize)
-    per_task = max(1, -(-len(chunks) // (4 * processes)))
+    chunks = -(-len(items) // size)
+    step = size * max(1, -(-chunks // (4 * processes)))
     tasks = []
-    for first in range(0, len(chunks), per_task):
-        group = chunks[first : first + per_task]
+    for start in range(0, len(items), step):
+        part = items[start : start + step]
         try:
-            payload = pickle.dumps(
-                [items[chunk.start : chunk.stop] for chunk in group],
-                protocol=pickle.HIGHEST_PROTOCOL,
-            )
-            pickle.loads(payload)
+            payload = pickle.dumps(part, protocol=pickle.HIGHEST_PROTOCOL)
         except Exception:
             return None
-        tasks.append(Task(group[0].start, group[-1].stop - group[0].start, payload))
+        tasks.append(Task(start, len(part), payload))
     return tasks
 
 
