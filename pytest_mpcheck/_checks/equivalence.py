@@ -18,6 +18,7 @@ Order of work, and why:
 
 from __future__ import annotations
 
+import itertools
 import pickle
 import traceback
 from collections.abc import Callable, Iterable, Sequence
@@ -355,14 +356,17 @@ def _decode(raw: Sequence[Outcome], run: Run, items: list[Any], func: object) ->
 
 
 def _sequential(func: Callable[..., Any], items: list[Any], star: bool) -> _Reference:
-    """``list(map(func, items))`` in this process, keeping the first exception."""
+    """``list(map(func, items))`` in this process, keeping the first exception.
+
+    ``list.extend`` keeps the values it got before an exception: the index of
+    the item that raised is the number of values.
+    """
     values: list[Any] = []
-    for item in items:
-        try:
-            values.append(func(*item) if star else func(item))
-        except Exception as exc:
-            trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-            return _Reference(values, Raised(exc, trace))
+    try:
+        values.extend((itertools.starmap if star else map)(func, items))
+    except Exception as exc:
+        trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        return _Reference(values, Raised(exc, trace))
     return _Reference(values, None)
 
 
