@@ -35,7 +35,6 @@ from pytest_mpcheck._checks.task import (
     ChunkOutcome,
     ItemCall,
     Outcome,
-    problem_of,
 )
 from pytest_mpcheck._engine.pools import VIAS, Engine, chunk_size
 from pytest_mpcheck._engine.supervise import Overran, Task, WorkerDied
@@ -46,6 +45,7 @@ from pytest_mpcheck._model import (
     Mismatch,
     MultisetMismatch,
     Nondeterminism,
+    PickleProblem,
     Raised,
     Result,
     Returned,
@@ -330,7 +330,7 @@ def _decode(raw: Sequence[Outcome], run: Run, items: list[Any], func: object) ->
     for outcome in sorted(raw, key=lambda o: o.position):
         index = outcome.position
         if outcome.kind == UNPICKLABLE:
-            kind, problem, extra = problem_of(outcome)
+            kind, problem, extra = _problem_of(outcome)
             trace = extra[0] if extra else ""
             raise Found(
                 Unpicklable(cast("TravelKind", kind), problem, run, index, items[index], trace)
@@ -353,6 +353,12 @@ def _decode(raw: Sequence[Outcome], run: Run, items: list[Any], func: object) ->
             Raised(value, outcome.detail[0]) if outcome.kind == RAISED else Returned(value)
         )
     return results
+
+
+def _problem_of(outcome: Outcome) -> tuple[str, PickleProblem, tuple[str, ...]]:
+    """Decode an ``UNPICKLABLE`` outcome: (what kind of object, problem, extra text)."""
+    kind, where, what, reason, advice, error, *extra = outcome.detail
+    return kind, PickleProblem(where, what, reason, advice, error), tuple(extra)
 
 
 def _sequential(func: Callable[..., Any], items: list[Any], star: bool) -> _Reference:

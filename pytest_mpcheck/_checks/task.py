@@ -27,9 +27,7 @@ import sys
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from pytest_mpcheck._checks.pickling import pickle_or_explain
 from pytest_mpcheck._engine.supervise import Task, job_poster, note_job, user_traceback
-from pytest_mpcheck._model import PickleProblem
 
 __all__ = [
     "RAISED",
@@ -40,7 +38,6 @@ __all__ = [
     "ChunkOutcome",
     "ItemCall",
     "Outcome",
-    "problem_of",
 ]
 
 VALUE = "value"
@@ -234,13 +231,11 @@ def _raised(index: int, exc: BaseException) -> Outcome:
 
 def _pack(index: int, kind: str, obj: Any, where: str, extra: tuple[str, ...]) -> Outcome:
     """Pickle ``obj`` for the trip home, or explain why it cannot make the trip."""
+    # Imported here, on the path of items described one by one: it costs a fresh
+    # spawn or forkserver worker more to import than a cheap task's whole work.
+    from pytest_mpcheck._checks.pickling import pickle_or_explain
+
     packed = pickle_or_explain(obj, where)
     if isinstance(packed, bytes):
         return Outcome(index, kind, packed, extra)
     return Outcome(index, UNPICKLABLE, None, (kind, *packed.as_tuple(), *extra))
-
-
-def problem_of(outcome: Outcome) -> tuple[str, PickleProblem, tuple[str, ...]]:
-    """Decode an ``UNPICKLABLE`` outcome: (what kind of object, problem, extra text)."""
-    kind, where, what, reason, advice, error, *extra = outcome.detail
-    return kind, PickleProblem(where, what, reason, advice, error), tuple(extra)
