@@ -438,10 +438,15 @@ _PLAIN = frozenset({int, float, complex, str, bytes, bool, type(None)})
 def _all_equal(values: list[Any], expected: list[Any]) -> bool:
     """``values_equal`` for every pair; plain values of the same types at C speed."""
     try:
+        types = set(map(type, expected))
         plain = (
             values == expected
-            and set(map(type, expected)) <= _PLAIN
-            and list(map(type, values)) == list(map(type, expected))
+            and types <= _PLAIN
+            # One type on both sides is the same type at every position.
+            and (
+                (len(types) <= 1 and set(map(type, values)) == types)
+                or list(map(type, values)) == list(map(type, expected))
+            )
         )
     except Exception:  # an elementwise == (NumPy) has no single truth value
         plain = False
