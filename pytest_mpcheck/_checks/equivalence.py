@@ -111,7 +111,7 @@ def check_map_equal(
     _validate(func, iterable, via, chunksize)
     items = list(iterable)
     star = via == "starmap"
-    if star:
+    if star and set(map(type, items)) - {tuple}:  # tuples are already what it would make
         items = [_argument_tuple(item, index) for index, item in enumerate(items)]
     func_bytes = _pickled(func, "function", None, func)
     size = chunk_size(via, len(items), processes, chunksize)
