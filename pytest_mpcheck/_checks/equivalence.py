@@ -162,6 +162,8 @@ def check_map_equal(
     first = next((finding for finding in found.values() if finding is not None), None)
     if first is None:
         results = parallel[settings.start_methods[0]]
+        if via != "imap_unordered":
+            return results.values  # every other via gives the results in item order
         return [results.values[position] for position in results.arrived]
     incomparable = _incomparable(first, reference, items)
     if incomparable is not None:
