@@ -18,6 +18,7 @@ Order of work, and why:
 
 from __future__ import annotations
 
+import itertools
 import pickle
 import traceback
 from collections.abc import Callable, Iterable, Sequence
@@ -34,9 +35,8 @@ from pytest_mpcheck._checks.task import (
     ChunkOutcome,
     ItemCall,
     Outcome,
-    problem_of,
 )
-from pytest_mpcheck._engine.pools import VIAS, Engine, spans
+from pytest_mpcheck._engine.pools import VIAS, Engine, chunk_size
 from pytest_mpcheck._engine.supervise import Overran, Task, WorkerDied
 from pytest_mpcheck._model import (
     Finding,
@@ -45,6 +45,7 @@ from pytest_mpcheck._model import (
     Mismatch,
     MultisetMismatch,
     Nondeterminism,
+    PickleProblem,
     Raised,
     Result,
     Returned,
@@ -110,10 +111,11 @@ def check_map_equal(
     _validate(func, iterable, via, chunksize)
     items = list(iterable)
     star = via == "starmap"
-    if star:
+    if star and set(map(type, items)) - {tuple}:  # tuples are already what it would make
         items = [_argument_tuple(item, index) for index, item in enumerate(items)]
     func_bytes = _pickled(func, "function", None, func)
-    tasks = _batched(items, via, processes, chunksize)
+    size = chunk_size(via, len(items), processes, chunksize)
+    tasks = _batched(items, size, processes)
     jobs = _jobs(items) if tasks is None else None
     name = getattr(func, "__qualname__", None) or describe_object(func)
 
@@ -127,7 +129,7 @@ def check_map_equal(
         try:
             # Each start method has the whole timeout: it is a limit per run, as users read it.
             if tasks is not None:
-                call = ChunkCall(func_bytes, star)
+                call = ChunkCall(func_bytes, star, size)
                 chunks = engine.run_tasks(method, via, processes, call, tasks, settings.timeout)
                 loaded = _loaded(chunks)
             if loaded is None:
@@ -160,6 +162,8 @@ def check_map_equal(
     first = next((finding for finding in found.values() if finding is not None), None)
     if first is None:
         results = parallel[settings.start_methods[0]]
+        if via != "imap_unordered":
+            return results.values  # every other via gives the results in item order
         return [results.values[position] for position in results.arrived]
     incomparable = _incomparable(first, reference, items)
     if incomparable is not None:
@@ -243,31 +247,26 @@ def _pickled(obj: Any, kind: TravelKind, index: int | None, item: Any) -> bytes:
     raise Found(Unpicklable(kind, packed, None, index, item, "", named))
 
 
-def _batched(
-    items: list[Any], via: str, processes: int, chunksize: int | None
-) -> list[Task] | None:
-    """The items cut into chunks as ``via`` cuts them, and the chunks grouped into about
-    four tasks per worker (what ``Pool.map`` aims at), each pickled at once; None when a
-    task does not pickle and load back (the items then go one by one).
+def _batched(items: list[Any], size: int, processes: int) -> list[Task] | None:
+    """The items cut into chunks of ``size`` (as ``via`` cuts them), the chunks grouped
+    into about four tasks per worker (what ``Pool.map`` aims at), each task's items
+    pickled at once; None when a task does not pickle (the items then go one by one,
+    as they do when one does not load back in its worker).
 
     Consecutive chunks in one task are what a real pool gives a worker that takes
     them in turn, and each still gets its own copy of the function; a task per
     chunk of ``imap``'s or the executor's one item would cost far more than the work.
     """
-    chunks = spans(via, len(items), processes, chunksize)
-    per_task = max(1, -(-len(chunks) // (4 * processes)))
+    chunks = -(-len(items) // size)
+    step = size * max(1, -(-chunks // (4 * processes)))
     tasks = []
-    for first in range(0, len(chunks), per_task):
-        group = chunks[first : first + per_task]
+    for start in range(0, len(items), step):
+        part = items[start : start + step]
         try:
-            payload = pickle.dumps(
-                [items[chunk.start : chunk.stop] for chunk in group],
-                protocol=pickle.HIGHEST_PROTOCOL,
-            )
-            pickle.loads(payload)
+            payload = pickle.dumps(part, protocol=pickle.HIGHEST_PROTOCOL)
         except Exception:
             return None
-        tasks.append(Task(group[0].start, group[-1].stop - group[0].start, payload))
+        tasks.append(Task(start, len(part), payload))
     return tasks
 
 
@@ -333,7 +332,7 @@ def _decode(raw: Sequence[Outcome], run: Run, items: list[Any], func: object) ->
     for outcome in sorted(raw, key=lambda o: o.position):
         index = outcome.position
         if outcome.kind == UNPICKLABLE:
-            kind, problem, extra = problem_of(outcome)
+            kind, problem, extra = _problem_of(outcome)
             trace = extra[0] if extra else ""
             raise Found(
                 Unpicklable(cast("TravelKind", kind), problem, run, index, items[index], trace)
@@ -358,15 +357,24 @@ def _decode(raw: Sequence[Outcome], run: Run, items: list[Any], func: object) ->
     return results
 
 
+def _problem_of(outcome: Outcome) -> tuple[str, PickleProblem, tuple[str, ...]]:
+    """Decode an ``UNPICKLABLE`` outcome: (what kind of object, problem, extra text)."""
+    kind, where, what, reason, advice, error, *extra = outcome.detail
+    return kind, PickleProblem(where, what, reason, advice, error), tuple(extra)
+
+
 def _sequential(func: Callable[..., Any], items: list[Any], star: bool) -> _Reference:
-    """``list(map(func, items))`` in this process, keeping the first exception."""
+    """``list(map(func, items))`` in this process, keeping the first exception.
+
+    ``list.extend`` keeps the values it got before an exception: the index of
+    the item that raised is the number of values.
+    """
     values: list[Any] = []
-    for item in items:
-        try:
-            values.append(func(*item) if star else func(item))
-        except Exception as exc:
-            trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-            return _Reference(values, Raised(exc, trace))
+    try:
+        values.extend((itertools.starmap if star else map)(func, items))
+    except Exception as exc:
+        trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        return _Reference(values, Raised(exc, trace))
     return _Reference(values, None)
 
 
@@ -432,10 +440,15 @@ _PLAIN = frozenset({int, float, complex, str, bytes, bool, type(None)})
 def _all_equal(values: list[Any], expected: list[Any]) -> bool:
     """``values_equal`` for every pair; plain values of the same types at C speed."""
     try:
+        types = set(map(type, expected))
         plain = (
             values == expected
-            and set(map(type, expected)) <= _PLAIN
-            and list(map(type, values)) == list(map(type, expected))
+            and types <= _PLAIN
+            # One type on both sides is the same type at every position.
+            and (
+                (len(types) <= 1 and set(map(type, values)) == types)
+                or list(map(type, values)) == list(map(type, expected))
+            )
         )
     except Exception:  # an elementwise == (NumPy) has no single truth value
         plain = False

@@ -18,15 +18,17 @@ object with state gets a fresh copy per chunk, exactly as it would.
 
 from __future__ import annotations
 
+import functools
+import itertools
+import operator
 import os
 import pickle
 import sys
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from pytest_mpcheck._checks.pickling import pickle_or_explain
 from pytest_mpcheck._engine.supervise import Task
-from pytest_mpcheck._engine.worker import note_job, user_traceback
-from pytest_mpcheck._model import PickleProblem
+from pytest_mpcheck._engine.worker import job_poster, note_job, user_traceback
 
 __all__ = [
     "RAISED",
@@ -37,7 +39,6 @@ __all__ = [
     "ChunkOutcome",
     "ItemCall",
     "Outcome",
-    "problem_of",
 ]
 
 VALUE = "value"
@@ -89,7 +90,7 @@ class ItemCall:
         except Exception as exc:
             return _unloadable(index, f"argument at index {index}", exc)
         try:
-            result = _apply(self._func, item, self._star)
+            result = _apply(self._func, self._star, item)
         except Exception as exc:
             return _raised(index, exc)
         return _pack(index, VALUE, result, f"result for index {index}", ())
@@ -108,37 +109,45 @@ class ChunkOutcome(NamedTuple):
 class ChunkCall:
     """Picklable stand-in for the user's function over a task of whole chunks.
 
-    A task carries one or more of ``via``'s chunks, consecutive ones, as one
-    worker of a real pool could take them; the function is unpickled afresh
-    for each chunk, as ``Pool`` does for each task.
+    A task carries consecutive items, ``chunksize`` to a chunk of ``via``, as
+    one worker of a real pool could take them in turn; the function is
+    unpickled for each chunk, as ``Pool`` does for each task.  A function
+    pickled by reference loads as the same object every time, so once two
+    loads agree it is not loaded again: nothing a chunk could see changes.
     """
 
-    def __init__(self, func_bytes: bytes, star: bool) -> None:
+    def __init__(self, func_bytes: bytes, star: bool, chunksize: int) -> None:
         self._func_bytes = func_bytes
         self._star = star
+        self._chunksize = chunksize
 
     def __call__(self, task: Task) -> ChunkOutcome:
-        start = index = task.start
+        start = task.start
         try:
-            chunks = pickle.loads(task.payload)
+            items = pickle.loads(task.payload)
         except Exception:
             return ChunkOutcome(start, None, ())
         values: list[Any] = []
         raised: set[int] = set()
+        post = job_poster()
+        func: Any = None
+        same = False
         try:
-            for chunk in chunks:
-                try:
-                    func = pickle.loads(self._func_bytes)
-                except Exception as exc:
-                    return ChunkOutcome(start, None, (_unloadable(index, "function", exc),))
-                for item in chunk:
-                    note_job(index)
+            first = 0
+            while first < len(items):
+                if not same:
                     try:
-                        values.append(_apply(func, item, self._star))
+                        loaded = pickle.loads(self._func_bytes)
                     except Exception as exc:
-                        values.append(exc)
-                        raised.add(index)
-                    index += 1
+                        return ChunkOutcome(
+                            start, None, (_unloadable(start + first, "function", exc),)
+                        )
+                    same, func = loaded is func, loaded
+                # Once the function is known to load as the same object, the rest of
+                # the chunks would all get it: they run as one.
+                stop = len(items) if same else first + self._chunksize
+                _run_chunk(func, items[first:stop], start + first, self._star, post, values, raised)
+                first = stop
         finally:
             note_job(-1)
         if not raised:
@@ -161,7 +170,46 @@ class ChunkCall:
         )
 
 
-def _apply(func: Any, item: Any, star: bool) -> Any:
+def _run_chunk(
+    func: Any,
+    chunk: list[Any],
+    first: int,
+    star: bool,
+    post: Callable[[int], None],
+    values: list[Any],
+    raised: set[int],
+) -> None:
+    """Append ``func`` of each item of ``chunk`` (job numbers from ``first``) to ``values``;
+    an item that raised gets its exception, and its job number goes to ``raised``.
+
+    The items go through a C ``map`` that posts each job number just before its
+    call; ``list.extend`` keeps what it got before an exception, so the loop
+    resumes after the item that raised, each item called once, in order.
+    """
+    call = functools.partial(_apply, func, star)
+    done = 0
+    while done < len(chunk):
+        rest = chunk[done:] if done else chunk
+        before = len(values)
+        try:
+            values.extend(
+                map(
+                    call,
+                    map(_second, zip(map(post, itertools.count(first + done)), rest, strict=False)),
+                )
+            )
+            done = len(chunk)
+        except Exception as exc:
+            done += len(values) - before
+            values.append(exc)
+            raised.add(first + done)
+            done += 1
+
+
+_second = operator.itemgetter(1)
+
+
+def _apply(func: Any, star: bool, item: Any) -> Any:
     """``func(item)`` (``func(*item)`` with ``star``); ``SystemExit`` ends the worker."""
     try:
         return func(*item) if star else func(item)
@@ -184,13 +232,11 @@ def _raised(index: int, exc: BaseException) -> Outcome:
 
 def _pack(index: int, kind: str, obj: Any, where: str, extra: tuple[str, ...]) -> Outcome:
     """Pickle ``obj`` for the trip home, or explain why it cannot make the trip."""
+    # Imported here, on the path of items described one by one: it costs a fresh
+    # spawn or forkserver worker more to import than a cheap task's whole work.
+    from pytest_mpcheck._checks.pickling import pickle_or_explain
+
     packed = pickle_or_explain(obj, where)
     if isinstance(packed, bytes):
         return Outcome(index, kind, packed, extra)
     return Outcome(index, UNPICKLABLE, None, (kind, *packed.as_tuple(), *extra))
-
-
-def problem_of(outcome: Outcome) -> tuple[str, PickleProblem, tuple[str, ...]]:
-    """Decode an ``UNPICKLABLE`` outcome: (what kind of object, problem, extra text)."""
-    kind, where, what, reason, advice, error, *extra = outcome.detail
-    return kind, PickleProblem(where, what, reason, advice, error), tuple(extra)

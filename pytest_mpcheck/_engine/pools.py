@@ -57,7 +57,7 @@ from pytest_mpcheck._engine.supervise import (
 )
 from pytest_mpcheck._engine.worker import arm_worker
 
-__all__ = ["VIAS", "Engine", "engine", "spans"]
+__all__ = ["VIAS", "Engine", "chunk_size", "engine", "spans"]
 
 #: Parallel APIs a run can go through.
 VIAS = ("map", "imap", "imap_unordered", "starmap", "map_async", "executor")
@@ -65,20 +65,25 @@ VIAS = ("map", "imap", "imap_unordered", "starmap", "map_async", "executor")
 _Workers = multiprocessing.pool.Pool | concurrent.futures.ProcessPoolExecutor
 
 
-def spans(via: str, total: int, processes: int, chunksize: int | None) -> list[range]:
-    """The job numbers of each task, as ``via`` cuts ``total`` jobs with ``chunksize``.
+def chunk_size(via: str, total: int, processes: int, chunksize: int | None) -> int:
+    """The jobs per task ``via`` sends for ``total`` jobs with ``chunksize``.
 
     Without a chunksize, ``Pool.map``/``starmap``/``map_async`` choose one from the
     number of jobs and workers; ``imap``, ``imap_unordered`` and the executor's
     ``map`` send one job per task.
     """
-    if chunksize is None:
-        if via in ("map", "starmap", "map_async"):
-            chunksize, extra = divmod(total, processes * 4)
-            chunksize = max(1, chunksize + bool(extra))
-        else:
-            chunksize = 1
-    return [range(start, min(start + chunksize, total)) for start in range(0, total, chunksize)]
+    if chunksize is not None:
+        return chunksize
+    if via in ("map", "starmap", "map_async"):
+        size, extra = divmod(total, processes * 4)
+        return max(1, size + bool(extra))
+    return 1
+
+
+def spans(via: str, total: int, processes: int, chunksize: int | None) -> list[range]:
+    """The job numbers of each task, as ``via`` cuts ``total`` jobs with ``chunksize``."""
+    size = chunk_size(via, total, processes, chunksize)
+    return [range(start, min(start + size, total)) for start in range(0, total, size)]
 
 
 def _inheritance_key() -> str:
@@ -157,7 +162,9 @@ class _Pool:
             # A worker interrupted (Ctrl-C) may hold the task queue's lock.
             fresh_task_lock(self.workers)
         if isinstance(self.workers, concurrent.futures.ProcessPoolExecutor):
-            processes = self._processes()
+            # A worker whose start failed (say, a main module without a __main__ guard
+            # under forkserver) has no process to stop.
+            processes = [process for process in self._processes() if process.pid is not None]
             for process in processes:
                 if process.exitcode is None:
                     process.terminate()

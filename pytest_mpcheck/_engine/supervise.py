@@ -136,6 +136,10 @@ class Board:
         if slot >= 0:
             self._cells[slot * 2 + 1] = job
 
+    def cells(self) -> memoryview:
+        """The table as 64-bit integers, writable without a Python call per write."""
+        return memoryview(self._cells).cast("B").cast("q")
+
     def jobs(self) -> dict[int, int]:
         """pid -> job being run, for every posted worker that is not idle."""
         cells = list(self._cells)
