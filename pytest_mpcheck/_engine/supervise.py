@@ -439,6 +439,19 @@ _INTERRUPTED_WAIT = 0.5
 _JOIN_DEAD = 2.0
 
 
+def _reaped(process: Any) -> None:
+    """Wait (up to ``_JOIN_DEAD``) until a dead process's exit code is known.
+
+    Joining is not always enough: when a pool's own thread reaps the same
+    process at that moment, our wait finds no child and returns, and the exit
+    code appears only once that thread has stored it.
+    """
+    deadline = time.monotonic() + _JOIN_DEAD
+    process.join(_JOIN_DEAD)
+    while process.exitcode is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
 class Watch:
     """The processes of one pool or crew, watched together.
 
@@ -499,7 +512,7 @@ class Watch:
         exited = []
         for key in candidates:
             process = self._processes[key]
-            process.join(_JOIN_DEAD)
+            _reaped(process)
             exited.append((key, process))
         exited.sort(key=lambda entry: entry[1].exitcode == -signal.SIGTERM)
         if not exited:
