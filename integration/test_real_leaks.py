@@ -99,25 +99,13 @@ def _process_source(expect_running: bool) -> str:
     return PROCESS_SOURCE.format(expect_running=expect_running)
 
 
-def test_process_left_running_is_an_error(pytester: pytest.Pytester) -> None:
-    """A process started and never joined is a LeakError naming it; a joined one passes."""
-    result = run_pytest(pytester, _process_source(expect_running=False))
-    assert_outcomes(
-        result,
-        {
-            "test_joins_its_process": "PASSED",
-            "test_process_left_running": "ERROR",
-            "test_stops_what_was_left": "PASSED",
-        },
-    )
-    section(result, "test_process_left_running").fnmatch_lines(
-        ["*LeakError*test_process_left_running*", "*process pid *sleeper-left-running*"]
-    )
-
-
-def test_process_left_running_is_an_error_under_xdist(pytester: pytest.Pytester) -> None:
-    """The same leak, found by whichever xdist worker runs the test."""
-    result = run_pytest(pytester, _process_source(expect_running=False), "-n", "2")
+@pytest.mark.parametrize("xdist", [(), ("-n", "2")], ids=["alone", "under xdist"])
+def test_process_left_running_is_an_error(
+    pytester: pytest.Pytester, xdist: tuple[str, ...]
+) -> None:
+    """A process started and never joined is a LeakError naming it, found by whichever
+    process runs the test; a joined one passes."""
+    result = run_pytest(pytester, _process_source(expect_running=False), *xdist)
     assert_outcomes(
         result,
         {
