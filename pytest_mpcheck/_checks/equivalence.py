@@ -37,7 +37,8 @@ from pytest_mpcheck._checks.task import (
     Outcome,
 )
 from pytest_mpcheck._engine.pools import VIAS, Engine, chunk_size
-from pytest_mpcheck._engine.supervise import Overran, Task, WorkerDied
+from pytest_mpcheck._engine.supervise import Overran, WorkerDied
+from pytest_mpcheck._engine.worker import Task
 from pytest_mpcheck._model import (
     Finding,
     Found,

@@ -27,8 +27,7 @@ import sys
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from pytest_mpcheck._engine.supervise import Task
-from pytest_mpcheck._engine.worker import job_poster, note_job, user_traceback
+from pytest_mpcheck._engine.worker import Task, job_poster, note_job, user_traceback
 
 __all__ = [
     "RAISED",

@@ -45,17 +45,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from pytest_mpcheck._engine.supervise import (
-    Board,
     Doorbell,
     Overran,
-    Task,
     Watch,
     WorkerDied,
     forking,
     fresh_task_lock,
     owning_new_threads,
 )
-from pytest_mpcheck._engine.worker import arm_worker
+from pytest_mpcheck._engine.worker import Board, Task, arm_worker
 
 __all__ = ["VIAS", "Engine", "chunk_size", "engine", "spans"]
 

@@ -5,8 +5,8 @@
   no polling), which raises ``WorkerDied`` when one of them dies and builds
   ``Overran`` when the work misses its deadline.  A ``Doorbell`` lets
   completion callbacks (of a ``Pool`` or an executor) join that wait.
-* A ``Board`` in shared memory where each worker posts the job it is running,
-  so a dead or stuck worker can be named with its item.
+* Reading the ``Board`` (``worker.py``) where each worker posts the job it is
+  running, so a dead or stuck worker can be named with its item.
 * Stack dumps: every worker arms ``faulthandler`` on ``SIGUSR1`` at start, writing
   to its own file; ``dump_stacks`` signals the live ones and reads the files.
 * The process tree below a process (``psutil`` when it is installed, Linux
@@ -26,17 +26,14 @@ import time
 import warnings
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from multiprocessing import get_context, sharedctypes
-from typing import Any, NamedTuple
+from typing import Any
 
-from pytest_mpcheck._engine.worker import DUMP_SIGNAL
+from pytest_mpcheck._engine.worker import DUMP_SIGNAL, Board
 
 __all__ = [
-    "Board",
     "Doorbell",
     "Overran",
     "StackDir",
-    "Task",
     "Watch",
     "WorkerDied",
     "annotate",
@@ -95,69 +92,6 @@ def describe_exit(exitcode: int | None) -> str:
 
 
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_SLOTS = 128
-_IDLE = -1
-
-
-class Task(NamedTuple):
-    """One pool task: ``size`` jobs from job number ``start`` on, as ``payload``.
-
-    Defined here, with what every worker imports, so that receiving one
-    costs a worker no further import.
-    """
-
-    start: int
-    size: int
-    payload: Any
-
-
-class Board:
-    """Shared table of (pid, job) for up to ``_SLOTS`` workers; job -1 means idle."""
-
-    def __init__(self) -> None:
-        self._cells: Any = sharedctypes.RawArray("q", _SLOTS * 2)
-        self._lock = get_context("spawn").Lock()
-
-    def claim(self) -> int:
-        """Take a slot for this process (reusing one whose process is gone)."""
-        pid = os.getpid()
-        with self._lock:
-            # Empty slots first: a dead worker's slot keeps its last job for the report.
-            for second_pass in (False, True):
-                for slot in range(_SLOTS):
-                    owner = self._cells[slot * 2]
-                    if (not _alive(owner)) if second_pass else owner in (0, pid):
-                        self._cells[slot * 2] = pid
-                        self._cells[slot * 2 + 1] = _IDLE
-                        return slot
-        return -1
-
-    def post(self, slot: int, job: int) -> None:
-        if slot >= 0:
-            self._cells[slot * 2 + 1] = job
-
-    def cells(self) -> memoryview:
-        """The table as 64-bit integers, writable without a Python call per write."""
-        return memoryview(self._cells).cast("B").cast("q")
-
-    def jobs(self) -> dict[int, int]:
-        """pid -> job being run, for every posted worker that is not idle."""
-        cells = list(self._cells)
-        return {
-            cells[i * 2]: cells[i * 2 + 1]
-            for i in range(_SLOTS)
-            if cells[i * 2] and cells[i * 2 + 1] != _IDLE
-        }
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class StackDir:

@@ -14,18 +14,91 @@ import os
 import signal
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from multiprocessing import get_context, sharedctypes
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     import multiprocessing.connection
 
-    from pytest_mpcheck._engine.supervise import Board
-
-__all__ = ["DUMP_SIGNAL", "arm_worker", "job_poster", "member", "note_job", "user_traceback"]
+__all__ = [
+    "DUMP_SIGNAL",
+    "Board",
+    "Task",
+    "arm_worker",
+    "job_poster",
+    "member",
+    "note_job",
+    "user_traceback",
+]
 
 #: The signal that makes a worker write its Python stacks (None where there is none).
 DUMP_SIGNAL = getattr(signal, "SIGUSR1", None)
 _BARRIER_SECONDS = 30.0
+
+_SLOTS = 128
+_IDLE = -1
+
+
+class Task(NamedTuple):
+    """One pool task: ``size`` jobs from job number ``start`` on, as ``payload``.
+
+    Defined with what every worker imports, so that receiving one costs a
+    worker no further import.
+    """
+
+    start: int
+    size: int
+    payload: Any
+
+
+class Board:
+    """Shared table of (pid, job) for up to ``_SLOTS`` workers; job -1 means idle."""
+
+    def __init__(self) -> None:
+        self._cells: Any = sharedctypes.RawArray("q", _SLOTS * 2)
+        self._lock = get_context("spawn").Lock()
+
+    def claim(self) -> int:
+        """Take a slot for this process (reusing one whose process is gone)."""
+        pid = os.getpid()
+        with self._lock:
+            # Empty slots first: a dead worker's slot keeps its last job for the report.
+            for second_pass in (False, True):
+                for slot in range(_SLOTS):
+                    owner = self._cells[slot * 2]
+                    if (not _alive(owner)) if second_pass else owner in (0, pid):
+                        self._cells[slot * 2] = pid
+                        self._cells[slot * 2 + 1] = _IDLE
+                        return slot
+        return -1
+
+    def post(self, slot: int, job: int) -> None:
+        if slot >= 0:
+            self._cells[slot * 2 + 1] = job
+
+    def cells(self) -> memoryview:
+        """The table as 64-bit integers, writable without a Python call per write."""
+        return memoryview(self._cells).cast("B").cast("q")
+
+    def jobs(self) -> dict[int, int]:
+        """pid -> job being run, for every posted worker that is not idle."""
+        cells = list(self._cells)
+        return {
+            cells[i * 2]: cells[i * 2 + 1]
+            for i in range(_SLOTS)
+            if cells[i * 2] and cells[i * 2 + 1] != _IDLE
+        }
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
 
 # Per worker process: its board slot and the open stack file faulthandler writes to.
 _worker: dict[str, Any] = {}
