@@ -366,7 +366,7 @@ def internals_available() -> bool:
         and all(callable(getattr(crew, name, None)) for name in ("run_round", "close"))
         and callable(getattr(stress, "analyze", None))
         and callable(getattr(stress, "start_round", None))
-        and callable(getattr(getattr(ring, "Trace", None), "events", None))
+        and callable(getattr(getattr(ring, "Records", None), "events", None))
     )
 
 
@@ -383,7 +383,7 @@ def phase_timers(call: CallTimes) -> Iterator[None]:
 
     crew_class: Any = getattr(stress, "Crew")  # noqa: B009
     analyze: Any = getattr(stress, "analyze")  # noqa: B009
-    events = ring.Trace.events
+    events = ring.Records.events
     into = call.phases
 
     class TimedCrew(crew_class):  # type: ignore[misc]
@@ -394,13 +394,27 @@ def phase_timers(call: CallTimes) -> Iterator[None]:
             finally:
                 into["crew start"] += time.perf_counter() - start
 
-        def run_round(self, number: int, deadline: float) -> Any:
+        def run_round(self, number: int, deadline: float, meanwhile: Any = None) -> Any:
+            """The round's time, less the reading of the last round that overlaps it."""
             call.round_now = number
+            overlapped = 0.0
+
+            def timed_meanwhile() -> None:
+                nonlocal overlapped
+                begun = time.perf_counter()
+                call.round_now = number - 1  # what is read meanwhile is the last round
+                try:
+                    if meanwhile is not None:
+                        meanwhile()
+                finally:
+                    call.round_now = number
+                    overlapped = time.perf_counter() - begun
+
             start = time.perf_counter()
             try:
-                return super().run_round(number, deadline)
+                return super().run_round(number, deadline, timed_meanwhile)
             finally:
-                spent = time.perf_counter() - start
+                spent = time.perf_counter() - start - overlapped
                 if number == 0:
                     into["round 1"] += spent
                 else:
@@ -433,13 +447,13 @@ def phase_timers(call: CallTimes) -> Iterator[None]:
 
     setattr(stress, "Crew", TimedCrew)  # noqa: B010
     setattr(stress, "analyze", timed_analyze)  # noqa: B010
-    setattr(ring.Trace, "events", timed_events)  # noqa: B010
+    setattr(ring.Records, "events", timed_events)  # noqa: B010
     try:
         yield
     finally:
         setattr(stress, "Crew", crew_class)  # noqa: B010
         setattr(stress, "analyze", analyze)  # noqa: B010
-        setattr(ring.Trace, "events", events)  # noqa: B010
+        setattr(ring.Records, "events", events)  # noqa: B010
 
 
 @contextlib.contextmanager

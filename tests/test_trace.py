@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextvars
+import ctypes
+import multiprocessing
 from typing import Any
 
 import pytest
@@ -19,7 +21,9 @@ from pytest_mpcheck._trace.codec import (
     encode_held,
     encode_value,
 )
+from pytest_mpcheck._trace.locks import BOOK
 from pytest_mpcheck._trace.policy import AccessPolicy, Tracing, configured, current, start_round
+from pytest_mpcheck._trace.ring import Trace
 
 
 def test_the_codec_spells_the_operations_as_the_records_do() -> None:
@@ -44,11 +48,13 @@ def test_a_record_decodes_to_the_event_it_was_packed_from(value: object) -> None
         nheld=2,
         held=encode_held([(11, 1), (12, 8)]),
     )
+    plain = fields._replace(kind=encode_value(1)[0], ival=1, file=98, foreign=0, nheld=0, held=b"")
     buffer = bytearray(RECORD.size * 2)
+    RECORD.pack_into(buffer, 0, *plain)
     RECORD.pack_into(buffer, RECORD.size, *fields)
-    event = decode(6, Fields._make(RECORD.unpack_from(buffer, RECORD.size)), {99: "mod.py"})
+    first, event = decode(bytes(buffer), 6, {99: "mod.py"})
     assert event._asdict() == {
-        "step": 6,
+        "step": 7,
         "proc": 3,
         "pid": 4242,
         "op": WRITE,
@@ -60,6 +66,27 @@ def test_a_record_decodes_to_the_event_it_was_packed_from(value: object) -> None
         "held": ((11, 1), (12, 8)),
         "foreign": True,
     }
+    assert (first.step, first.value, first.file, first.held, first.foreign) == (
+        6,
+        1,
+        "<unknown file>",
+        (),
+        False,
+    )
+
+
+def test_a_full_ring_keeps_the_newest_records_oldest_first() -> None:
+    trace = Trace(seed=0, capacity=5)
+    box = ctypes.c_int(0)
+
+    def store(number: int) -> None:  # as a Value does: the line recorded is its caller's
+        trace.record(WRITE, 0, 1, box, "value", number)
+
+    for number in range(12):
+        store(number)
+    events = trace.events()
+    assert [(event.step, event.value) for event in events] == [(n, n) for n in range(7, 12)]
+    assert {event.file for event in events} == {__file__}
 
 
 class Recorder(AccessPolicy):
@@ -133,3 +160,44 @@ def test_the_seed_reaches_the_noise_without_any_global(monkeypatch: pytest.Monke
     assert first != second
     assert first == again
     assert current() == before
+
+
+def _what_a_forked_child_knows(lock: Any, conn: Any) -> None:
+    fresh = (BOOK.watching, lock in BOOK.foreign, BOOK.held, BOOK.synced)
+    with lock:
+        conn.send((*fresh, BOOK.foreign_lock_held()))
+
+
+def test_a_forked_child_keeps_what_its_parent_knew_of_primitives_and_holds_nothing() -> None:
+    ctx = multiprocessing.get_context("fork")
+    users_lock = ctx.Lock()
+    BOOK.watch()
+    parent_end, child_end = ctx.Pipe()
+    with pytest_mpcheck.Lock():  # held here, not in the child
+        child = ctx.Process(target=_what_a_forked_child_knows, args=(users_lock, child_end))
+        child.start()
+    try:
+        assert parent_end.poll(60)
+        assert parent_end.recv() == (True, True, {}, False, True)
+    finally:
+        child.join(60)
+        parent_end.close()
+        child_end.close()
+
+
+class _Refusing:
+    """A lock whose acquire is interrupted."""
+
+    def acquire(self, *args: object) -> bool:
+        raise KeyboardInterrupt
+
+    def release(self) -> None:
+        raise AssertionError("never acquired")
+
+
+def test_an_interrupted_acquire_leaves_nothing_booked_as_held() -> None:
+    guard = pytest_mpcheck.Lock(_Refusing())
+    before = dict(BOOK.held)
+    with pytest.raises(KeyboardInterrupt), guard:
+        pass
+    assert BOOK.held == before

@@ -26,7 +26,7 @@ from pytest_mpcheck._checks.shared import (
     describe_shared,
     location_name,
     snapshot,
-    trace_events,
+    trace_records,
 )
 from pytest_mpcheck._model import Found, RaceFinding, StressRun
 from pytest_mpcheck._settings import Settings
@@ -94,7 +94,7 @@ def _raise_races(created: list[Shared], settings: Settings) -> None:
     __tracebackhide__ = True
     for lost in (True, False):
         for number, obj in enumerate(created):
-            events = trace_events(obj)
+            events = trace_records(obj).events()
             races = analyze(events)
             found = races.lost if lost else races.unguarded
             if not found:

@@ -18,15 +18,12 @@ import os
 from collections.abc import Callable, Iterator
 from multiprocessing import sharedctypes, synchronize
 from multiprocessing.context import assert_spawning
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pytest_mpcheck._trace.codec import READ, WRITE
-from pytest_mpcheck._trace.locks import LOCK_CONTEXT, register_own_lock
+from pytest_mpcheck._trace.locks import BOOK, LOCK_CONTEXT, register_own_lock
 from pytest_mpcheck._trace.policy import acquired, current, releasing
-from pytest_mpcheck._trace.ring import Trace
-
-if TYPE_CHECKING:  # a stress member unpickles this module: it needs no records
-    from pytest_mpcheck._model import Event
+from pytest_mpcheck._trace.ring import Records, Trace
 
 __all__ = [
     "Array",
@@ -38,7 +35,7 @@ __all__ = [
     "location_name",
     "reset",
     "snapshot",
-    "trace_events",
+    "trace_records",
 ]
 
 _NO_LOCK = (
@@ -69,25 +66,35 @@ class Lock:
         self.__dict__.update(state)
         register_own_lock(self._lock)
 
+    # Each holding is booked (for the records) and told to the policy (a point where it may
+    # act).  The book is this process's alone: on the common path it is written outside
+    # the real lock, so that the time others wait for it is the code under test's.
     def acquire(self, block: bool = True, timeout: float | None = None) -> bool:
         got = bool(self._lock.acquire(block, timeout))
         if got:
+            BOOK.acquired(self._id)
             acquired(self._id)
         return got
 
     def release(self) -> None:
         releasing(self._id)
         self._lock.release()
+        BOOK.released(self._id)
 
-    # Spelled out rather than calling acquire()/release(): this is the common path.
     def __enter__(self) -> bool:
-        self._lock.acquire()
+        BOOK.acquired(self._id)  # a blocking acquire either succeeds or raises
+        try:
+            self._lock.acquire()
+        except BaseException:
+            BOOK.released(self._id)
+            raise
         acquired(self._id)
         return True
 
     def __exit__(self, *exc_info: object) -> None:
         releasing(self._id)
         self._lock.release()
+        BOOK.released(self._id)
 
     def itself(self) -> Lock:
         """What ``get_lock()`` of the object it guards returns."""
@@ -346,9 +353,9 @@ def snapshot(obj: Shared) -> Any:
     return obj._snapshot()
 
 
-def trace_events(obj: Shared) -> list[Event]:
-    """Its recorded accesses, oldest first."""
-    return obj._trace.events()
+def trace_records(obj: Shared) -> Records:
+    """Its recorded accesses as they stand now; ``.events()`` decodes them, oldest first."""
+    return obj._trace.records()
 
 
 def describe_shared(path: str, obj: Shared) -> str:

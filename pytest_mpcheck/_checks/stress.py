@@ -28,7 +28,7 @@ from pytest_mpcheck._checks.shared import (
     location_name,
     reset,
     snapshot,
-    trace_events,
+    trace_records,
 )
 from pytest_mpcheck._engine.crew import Crew
 from pytest_mpcheck._engine.supervise import Overran, WorkerDied, describe_exit
@@ -47,8 +47,9 @@ from pytest_mpcheck._model import (
     Unpicklable,
 )
 from pytest_mpcheck._settings import Settings
-from pytest_mpcheck._trace.locks import register_own_lock
+from pytest_mpcheck._trace.locks import BOOK, register_own_lock
 from pytest_mpcheck._trace.policy import start_round
+from pytest_mpcheck._trace.ring import Records
 
 __all__ = ["StressReport", "check_stress", "member_hooks"]
 
@@ -199,6 +200,8 @@ def _stress_method(
     failed_expect: list[tuple[int, str]] = []
     prepare, adopt = member_hooks(run.seed)
     broken: StressFinding | None = None
+    if method == "fork":
+        BOOK.watch()  # once here, not once per member on the heap each inherits
     try:
         crew = Crew(method, run.processes, target, args, prepare, adopt)
     except Exception as exc:
@@ -214,6 +217,23 @@ def _stress_method(
         return Unpicklable("arguments", problem, None, None, args, "", method=method)
     rounds_run = 0
     failing_since: float | None = None
+    # The last round's traces, read while the next round runs.
+    unread: list[tuple[str, Records]] = []
+
+    def read_traces() -> None:
+        for path, records in unread:
+            events = records.events()
+            races = analyze(events)
+            for kind, found in ((True, races.lost), (False, races.unguarded)):
+                per_location = Counter(race.location for race in found)
+                for race in found:
+                    witnesses.setdefault((path, race.location, kind), race)
+                for location, count in per_location.items():
+                    key = (path, location, kind)
+                    racy_rounds[key] += 1
+                    lost.setdefault(key, []).append((shortfall(events, location), count))
+        unread.clear()
+
     with crew:
         for number in range(run.rounds):
             if failing_since is not None and time.monotonic() - failing_since > _AFTER_FAILURE:
@@ -222,7 +242,7 @@ def _stress_method(
             for _, obj in shared:
                 reset(obj)
             try:
-                reports = crew.run_round(number, deadline)
+                reports = crew.run_round(number, deadline, read_traces)
             except Overran as exc:
                 stacks = tuple(sorted(exc.stacks.items()))
                 broken = StressTimeout(run, number, exc.waiting, settings.timeout, stacks)
@@ -235,24 +255,14 @@ def _stress_method(
                     return TargetRaised(run, number, report.label, report.error, report.trace)
             outcome = tuple(snapshot(obj) for _, obj in shared)
             outcomes[repr(outcome[0] if len(outcome) == 1 else outcome)] += 1
-            for path, obj in shared:
-                events = trace_events(obj)
-                races = analyze(events)
-                for kind, found in ((True, races.lost), (False, races.unguarded)):
-                    per_location = Counter(race.location for race in found)
-                    for race in found:
-                        key = (path, race.location, kind)
-                        witnesses.setdefault(key, race)
-                    for location, count in per_location.items():
-                        key = (path, location, kind)
-                        racy_rounds[key] += 1
-                        lost.setdefault(key, []).append((shortfall(events, location), count))
+            unread.extend((path, trace_records(obj)) for path, obj in shared)
             if expect is not None:
                 message = _expect(expect)
                 if message is not None:
                     failed_expect.append((number, message))
             if failing_since is None and (witnesses or failed_expect):
                 failing_since = time.monotonic()
+    read_traces()
     if broken is not None:
         return broken
     histogram = tuple(outcomes.most_common())

@@ -96,20 +96,31 @@ class Crew:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def run_round(self, number: int, deadline: float) -> list[MemberReport]:
-        """Run one round; raises ``WorkerDied`` or ``Overran`` (keyed by member label)."""
+    def run_round(
+        self, number: int, deadline: float, meanwhile: Callable[[], None] | None = None
+    ) -> list[MemberReport]:
+        """Run one round; raises ``WorkerDied`` or ``Overran`` (keyed by member label).
+
+        ``meanwhile()`` runs here while the members work: the caller's reading of
+        the previous round then costs no time of its own on a machine whose
+        members wait on each other's locks.
+        """
         try:
-            return self._run_round(number, deadline)
+            return self._run_round(number, deadline, meanwhile)
         except (WorkerDied, Overran):
             raise
         except BaseException as exc:
             self._watch.interrupted(exc, f"stress round {number} under {self._method}")
             raise
 
-    def _run_round(self, number: int, deadline: float) -> list[MemberReport]:
+    def _run_round(
+        self, number: int, deadline: float, meanwhile: Callable[[], None] | None
+    ) -> list[MemberReport]:
         where = f"round {number}"
         for conn in self._conns:
             conn.send(number)
+        if meanwhile is not None:
+            meanwhile()
         reports: list[MemberReport] = []
         pending = dict(enumerate(self._conns, start=1))
         while pending:

@@ -88,29 +88,37 @@ def encode_held(held: list[tuple[int, int]]) -> bytes:
 encode_one_held = _HELD.pack
 
 
-def decode(step: int, fields: Fields, files: dict[int, str]) -> Event:
-    """The event a stored record stands for; ``files`` names the file ids."""
+def decode(records: bytes, first: int, files: dict[int, str]) -> list[Event]:
+    """The events that consecutive stored ``records`` stand for, the first at step ``first``;
+    ``files`` names the file ids.
+
+    The parent decodes every record of every round, so this is one loop with no call
+    per record but the event's own; a record's slots are unpacked into the names of
+    ``Fields``, in its order (a test packs a record through ``Fields`` and decodes it).
+    """
     from pytest_mpcheck._model import Event  # the parent's analysis only
 
-    if fields.kind == INT:
-        value: object = fields.ival
-    elif fields.kind == _FLOAT:
-        value = fields.fval
-    elif fields.kind == _BYTES:
-        value = fields.ival.to_bytes(8, "little", signed=True).rstrip(b"\0")
-    else:
-        value = None
-    held = tuple(_HELD.iter_unpack(fields.held[: fields.nheld * _HELD.size]))
-    return Event(
-        step=step,
-        proc=fields.proc,
-        pid=fields.pid,
-        op=fields.op,
-        lo=fields.lo,
-        hi=fields.hi,
-        value=value,
-        file=files.get(fields.file, "<unknown file>"),
-        line=fields.line,
-        held=held,
-        foreign=bool(fields.foreign),
-    )
+    new = tuple.__new__
+    unknown = "<unknown file>"
+    helds: dict[bytes, tuple[tuple[int, int], ...]] = {b"": ()}
+    events: list[Event] = []
+    step = first
+    for record in RECORD.iter_unpack(records):
+        proc, pid, op, kind, lo, hi, ival, fval, file, line, foreign, nheld, held = record
+        if kind == INT:
+            value: object = ival
+        elif kind == _FLOAT:
+            value = fval
+        elif kind == _BYTES:
+            value = ival.to_bytes(8, "little", signed=True).rstrip(b"\0")
+        else:
+            value = None
+        held = held[: nheld * _HELD.size]
+        pairs = helds.get(held)
+        if pairs is None:
+            pairs = helds[held] = tuple(_HELD.iter_unpack(held))
+        name = files.get(file, unknown)
+        event = (step, proc, pid, op, lo, hi, value, name, line, pairs, foreign != 0)
+        events.append(new(Event, event))
+        step += 1
+    return events

@@ -8,9 +8,11 @@ lock, semaphore or queue) may order the accesses too: a process that holds
 or has used one in its round is flagged *foreign*, so that it is never
 blamed as unguarded (an actual lost update still is).
 
-The book is a fact of the process, like its pid: one per process, and a
-forked child starts a fresh one (it holds nothing, and has used nothing yet)
-that keeps the parent's list of our own primitives.
+The book is a fact of the process, like its pid: one per process.  A forked
+child holds nothing and has used nothing yet, but it has the parent's
+primitives, so it keeps what the parent knew of them: a process that has
+watched the user's primitives before forking spares each child the scan of
+the heap it inherited.
 """
 
 from __future__ import annotations
@@ -51,18 +53,18 @@ class LockBook:
 
     def __init__(self) -> None:
         self.ours: weakref.WeakSet[Any] = weakref.WeakSet()
-        self.fresh()
-
-    def fresh(self) -> None:
-        """Forget all but our own primitives: a forked child holds and has used nothing."""
-        self.pid = os.getpid()
         self.foreign: weakref.WeakSet[Any] = weakref.WeakSet()
         self.watching = False
         self.hidden = False
-        self.synced = False
         # The foreign locks to inspect on each access, recomputed when the sets change;
         # weak, so that watching a lock never keeps it (and its semaphore) alive.
         self.suspects: list[weakref.ref[Any]] | None = None
+        self.fresh()
+
+    def fresh(self) -> None:
+        """A forked child holds and has used nothing; what is known of primitives stays."""
+        self.pid = os.getpid()
+        self.synced = False
         self.held: dict[int, list[int]] = {}
         self.serials = itertools.count(1)
         self.holding = 0
@@ -121,8 +123,7 @@ class LockBook:
             return True
         suspects = self.suspects
         if suspects is None:
-            if not self.watching:
-                self._watch()
+            self.watch()
             suspects = self.suspects = [
                 weakref.ref(lock) for lock in self.foreign if lock not in self.ours
             ]
@@ -135,8 +136,14 @@ class LockBook:
                 continue
         return False
 
-    def _watch(self) -> None:
-        """Watch the user's ``multiprocessing`` primitives in this process, now and from now on."""
+    def watch(self) -> None:
+        """Watch the user's ``multiprocessing`` primitives in this process, now and from now on.
+
+        Done once per process, at its first access; a check calls it before forking
+        so that its children inherit the result instead of each scanning the heap.
+        """
+        if self.watching:
+            return
         self.watching = True
         proxy = _manager_lock_type()
         for obj in gc.get_objects():

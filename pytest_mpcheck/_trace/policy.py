@@ -149,19 +149,17 @@ def start_round(seed: int, label: int, round_number: int, noise: float = NOISE) 
 
 
 def acquired(lock_id: int) -> None:
-    """A known lock was acquired: book it, then tell the policy (if one is configured)."""
-    BOOK.acquired(lock_id)
+    """A known lock was acquired (and booked): tell the policy, if one is configured."""
     chosen = current().policy
     if chosen is not None and chosen.on_locks:
         chosen.acquire(lock_id)
 
 
 def releasing(lock_id: int) -> None:
-    """A known lock is about to be released: tell the policy (if any), then book it."""
+    """A known lock is about to be released: tell the policy, if one is configured."""
     chosen = current().policy
     if chosen is not None and chosen.on_locks:
         chosen.release(lock_id)
-    BOOK.released(lock_id)
 
 
 def _fresh_child() -> None:

@@ -25,16 +25,16 @@ import struct
 import sys
 import zlib
 from multiprocessing import sharedctypes, synchronize
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from pytest_mpcheck._trace.codec import INT, READ, RECORD, Fields, decode, encode_value
+from pytest_mpcheck._trace.codec import INT, READ, RECORD, decode, encode_value
 from pytest_mpcheck._trace.locks import BOOK, LOCK_CONTEXT, register_own_lock
 from pytest_mpcheck._trace.policy import current, policy
 
 if TYPE_CHECKING:
     from pytest_mpcheck._model import Event
 
-__all__ = ["CAPACITY", "Trace"]
+__all__ = ["CAPACITY", "Records", "Trace"]
 
 CAPACITY = 4096
 FILES = 32
@@ -178,21 +178,38 @@ class Trace:
         with self.lock:
             self._count.value = 0
 
-    def events(self) -> list[Event]:
-        """The records still in the ring, oldest first."""
+    def records(self) -> Records:
+        """The records still in the ring, copied under the lock, to decode outside it."""
+        view = self._view
         with self.lock:
             count = self._count.value
-            raw = bytes(memoryview(self._buffer).cast("B"))
+            first = max(0, count - self._capacity)
+            # The ring unrolled: from the oldest record's slot to the end, then from the start.
+            split = (first % self._capacity) * _SIZE
+            end = split + (count - first) * _SIZE
+            data = bytes(view[split:end]) + bytes(view[: max(0, end - len(view))])
             files = bytes(memoryview(self._files).cast("B"))
+        return Records(data, first, files)
+
+    def events(self) -> list[Event]:
+        """The records still in the ring, oldest first."""
+        return self.records().events()
+
+
+class Records(NamedTuple):
+    """A trace's records as they stood when copied: the oldest one's step, its file table."""
+
+    data: bytes
+    first: int
+    files: bytes
+
+    def events(self) -> list[Event]:
+        """The events the records stand for, oldest first."""
+        files = self.files
         names: dict[int, str] = {}
         for offset in range(0, len(files), FILE_BYTES):
             file_id, length = _FILE_ENTRY.unpack_from(files, offset)
             if file_id:
                 start = offset + _FILE_ENTRY.size
                 names[file_id] = files[start : start + length].decode(errors="replace")
-        first = max(0, count - self._capacity)
-        slots = ((step, (step % self._capacity) * RECORD.size) for step in range(first, count))
-        return [
-            decode(step, Fields._make(RECORD.unpack_from(raw, offset)), names)
-            for step, offset in slots
-        ]
+        return decode(self.data, self.first, names)
