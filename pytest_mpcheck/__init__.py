@@ -15,38 +15,51 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the names for type checkers; _LAZY below loads them at run time
     from ._api import (
-        MpCheck,
-        active_settings,
-        assert_map_equal,
-        close_pools,
-        instrument,
-        stress,
+        MpCheck as MpCheck,
+        active_settings as active_settings,
+        assert_map_equal as assert_map_equal,
+        close_pools as close_pools,
+        instrument as instrument,
+        stress as stress,
     )
-    from ._checks.shared import Array, Lock, RLock, Value
-    from ._checks.stress import StressReport
-    from ._engine.pools import VIAS
+    from ._checks.shared import (
+        Array as Array,
+        Lock as Lock,
+        RLock as RLock,
+        Value as Value,
+    )
+    from ._checks.stress import (
+        StressReport as StressReport,
+    )
+    from ._engine.pools import (
+        VIAS as VIAS,
+    )
     from ._errors import (
-        CheckTimeoutError,
-        ExceptionMismatchError,
-        ExpectationError,
-        IncomparableError,
-        LeakError,
-        LostUpdateError,
-        MpCheckError,
-        NondeterministicError,
-        RaceError,
-        ResultMismatchError,
-        TargetError,
-        UnguardedUpdateError,
-        UnpicklableError,
-        WorkerCrashError,
+        CheckTimeoutError as CheckTimeoutError,
+        ExceptionMismatchError as ExceptionMismatchError,
+        ExpectationError as ExpectationError,
+        IncomparableError as IncomparableError,
+        LeakError as LeakError,
+        LostUpdateError as LostUpdateError,
+        MpCheckError as MpCheckError,
+        NondeterministicError as NondeterministicError,
+        RaceError as RaceError,
+        ResultMismatchError as ResultMismatchError,
+        TargetError as TargetError,
+        UnguardedUpdateError as UnguardedUpdateError,
+        UnpicklableError as UnpicklableError,
+        WorkerCrashError as WorkerCrashError,
     )
-    from ._settings import Settings, available_start_methods
+    from ._settings import (
+        Settings as Settings,
+        available_start_methods as available_start_methods,
+    )
 
 __version__ = "0.1.0"
 
+#: Each public name and the module it is loaded from on first use: the export table.
 _LAZY = {
     "CheckTimeoutError": "._errors",
     "ExceptionMismatchError": "._errors",
@@ -78,37 +91,7 @@ _LAZY = {
     "VIAS": "._engine.pools",
 }
 
-__all__ = [
-    "VIAS",
-    "Array",
-    "CheckTimeoutError",
-    "ExceptionMismatchError",
-    "ExpectationError",
-    "IncomparableError",
-    "LeakError",
-    "Lock",
-    "LostUpdateError",
-    "MpCheck",
-    "MpCheckError",
-    "NondeterministicError",
-    "RLock",
-    "RaceError",
-    "ResultMismatchError",
-    "Settings",
-    "StressReport",
-    "TargetError",
-    "UnguardedUpdateError",
-    "UnpicklableError",
-    "Value",
-    "WorkerCrashError",
-    "__version__",
-    "active_settings",
-    "assert_map_equal",
-    "available_start_methods",
-    "close_pools",
-    "instrument",
-    "stress",
-]
+__all__ = ["__version__", *_LAZY]
 
 
 def __getattr__(name: str) -> Any:

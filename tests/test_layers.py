@@ -75,3 +75,22 @@ def test_every_exported_name_resolves() -> None:
     for name in pytest_mpcheck.__all__:
         assert getattr(pytest_mpcheck, name) is not None, name
     assert sorted(dir(pytest_mpcheck)) == sorted(pytest_mpcheck.__all__)
+
+
+def test_type_checkers_see_exactly_the_names_the_package_loads() -> None:
+    """The ``TYPE_CHECKING`` imports of ``__init__`` mirror its export table, module by module."""
+    tree = ast.parse((PACKAGE / "__init__.py").read_text())
+    guard = next(
+        node
+        for node in tree.body
+        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING"
+    )
+    seen = {
+        alias.name: "." * node.level + (node.module or "")
+        for node in guard.body
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+        if alias.asname == alias.name  # an explicit re-export
+    }
+    assert seen == pytest_mpcheck._LAZY
+    assert sorted(pytest_mpcheck.__all__) == sorted(["__version__", *seen])

@@ -12,8 +12,7 @@ import pytest
 import pytest_mpcheck
 from pytest_mpcheck import _model
 from pytest_mpcheck._model import WRITE
-from pytest_mpcheck._trace import codec
-from pytest_mpcheck._trace import policy as policy_module
+from pytest_mpcheck._trace import codec, policy as policy_module
 from pytest_mpcheck._trace.codec import (
     RECORD,
     Fields,
