@@ -250,7 +250,7 @@ class MpCheck:
 
         Unchanged code that creates its own shared state and processes is
         traced; leaving the block raises the first lost or unguarded update
-        seen.  Yields the list of objects created in the block.
+        seen.  Yields the list of objects created in the block (values, arrays, locks).
         """
         return _RecordedBlock(self.settings)
 
@@ -264,7 +264,7 @@ class MpCheck:
 class _RecordedBlock(Instrumented):
     """``instrument()`` recorded like the other checks, from enter to exit."""
 
-    def __enter__(self) -> list[Shared]:
+    def __enter__(self) -> list[Shared | Lock]:
         self._check = _checking("instrument", self._settings, 0)
         self._check.__enter__()
         return super().__enter__()

@@ -71,14 +71,14 @@ def parallel_count(method: str, *, lock: str = "none", processes: int = 4, times
     """Library code as users write it: its own shared Value, its own Processes.
 
     ``lock`` is ``"none"`` (the bug), ``"own"`` (``get_lock()``) or
-    ``"separate"`` (a ``multiprocessing.Lock`` guarding a raw value).
+    ``"separate"`` (a lock of the same context guarding a raw value).
     """
     ctx = multiprocessing.get_context(method)
     args: tuple[Any, ...]
     if lock == "separate":
         counter = multiprocessing.Value("i", 0, lock=False)
         target: Any = _count_with_lock
-        args = (counter, multiprocessing.Lock(), times)
+        args = (counter, ctx.Lock(), times)
     else:
         counter = ctx.Value("i", 0)
         target = _count_with_own_lock if lock == "own" else _count
@@ -89,6 +89,81 @@ def parallel_count(method: str, *, lock: str = "none", processes: int = 4, times
     for worker in workers:
         worker.join()
     return int(counter.value)
+
+
+def _meet(ready: Any, go: Any, cond: Any, barrier: Any, tasks: Any, results: Any) -> None:
+    """A child that uses every primitive ``multiprocessing`` builds on locks."""
+    ready.set()
+    go.wait(30)
+    with cond:
+        cond.notify_all()
+    barrier.wait(30)
+    item = tasks.get(timeout=30)
+    results.put(item * 2)
+    tasks.task_done()
+
+
+def _double(x: int) -> int:
+    return x * 2
+
+
+def use_every_primitive(method: str) -> list[Any]:
+    """Library code built on ``multiprocessing``'s primitives, none of them passed in:
+    what it sees of each, in order (the same inside ``instrument()`` as outside)."""
+    import concurrent.futures
+
+    ctx = multiprocessing.get_context(method)
+    ready, go = ctx.Event(), ctx.Event()
+    cond = ctx.Condition(ctx.Lock())  # a Condition given the code's own lock
+    barrier = ctx.Barrier(2)
+    tasks, results = ctx.JoinableQueue(), ctx.Queue()
+    semaphore, bounded = ctx.Semaphore(2), ctx.BoundedSemaphore(1)
+    simple = ctx.SimpleQueue()
+    child = ctx.Process(target=_meet, args=(ready, go, cond, barrier, tasks, results))
+    child.start()
+    seen: list[Any] = [ready.wait(30)]
+    go.set()
+    barrier.wait(30)
+    tasks.put(21)
+    tasks.join()
+    seen.append(results.get(timeout=30))
+    child.join(30)
+    seen.append(child.exitcode)
+    with semaphore, bounded:
+        seen.append(bounded.acquire(False))
+    simple.put("simple")
+    seen.append(simple.get())
+    with ctx.Pool(2) as pool:
+        seen.append(pool.map(_double, range(4)))
+        seen.append(pool.apply_async(_double, (5,)).get(30))
+    with concurrent.futures.ProcessPoolExecutor(2, mp_context=ctx) as executor:
+        seen.append(list(executor.map(_double, range(3))))
+    with ctx.Manager() as manager:
+        shared = manager.list([1])
+        shared.append(2)
+        seen.append(list(shared))
+    for queue in (tasks, results):
+        queue.close()
+        queue.join_thread()
+    simple.close()
+    return seen
+
+
+def fork_lock_to_spawn() -> str:
+    """Hand a lock made by the default (fork) context to a spawn child: what happens."""
+    lock = multiprocessing.get_context("fork").Lock()
+    child = multiprocessing.get_context("spawn").Process(target=_hold, args=(lock,))
+    try:
+        child.start()
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+    child.join(30)
+    return f"exit code {child.exitcode}"
+
+
+def _hold(lock: Any) -> None:
+    with lock:
+        pass
 
 
 # --- shared objects used from child processes -----------------------------------

@@ -10,11 +10,12 @@ from __future__ import annotations
 import multiprocessing
 import multiprocessing.context
 from multiprocessing.sharedctypes import Synchronized
+from typing import Any
 
 import pytest
 
 import pytest_mpcheck
-from _stress_targets import forking_quietly, parallel_count
+from _stress_targets import fork_lock_to_spawn, forking_quietly, parallel_count, use_every_primitive
 from pytest_mpcheck._report.messages import LOST_UPDATE, UNGUARDED_UPDATE
 
 METHODS = pytest_mpcheck.available_start_methods()
@@ -88,9 +89,13 @@ def test_the_same_code_with_its_lock_passes(method: str, lock: str) -> None:
     with forking_quietly(), pytest_mpcheck.instrument() as created:
         result = parallel_count(method, lock=lock, processes=4, times=100)
     assert result == 400
-    # The Value is instrumented (a Lock is not listed among the shared objects).
-    assert len(created) == 1
-    assert isinstance(created[0], pytest_mpcheck.Value)
+    # The Value is instrumented, and so is the separate lock.
+    kinds = [type(obj) for obj in created]
+    assert kinds == (
+        [pytest_mpcheck.Value, pytest_mpcheck.Lock]
+        if lock == "separate"
+        else [pytest_mpcheck.Value]
+    )
     # Every write of the last read-modify-writes was seen under a known lock.
     writes = [event for event in created[0]._trace.events() if event.op == 2]
     assert writes
@@ -116,7 +121,7 @@ def test_the_block_replaces_the_factories_and_restores_them() -> None:
             multiprocessing.get_context("spawn").RLock(),
         ]
         outside.value += 1
-    assert created == inside
+    assert created == inside + locks
     assert [type(obj) for obj in inside] == [
         pytest_mpcheck.Value,
         pytest_mpcheck.Array,
@@ -175,3 +180,54 @@ def test_the_fixture_gives_the_same_block(mpcheck: pytest_mpcheck.MpCheck) -> No
     with mpcheck.instrument() as created:
         multiprocessing.Array("i", 2)
     assert len(created) == 1
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("method", METHODS)
+def test_primitives_built_on_locks_work_inside_the_block_as_outside(method: str) -> None:
+    with forking_quietly():
+        outside = use_every_primitive(method)
+        with pytest_mpcheck.instrument() as created:
+            inside = use_every_primitive(method)
+    assert outside == [True, 42, 0, False, "simple", [0, 2, 4, 6], 10, [0, 2, 4], [1, 2]]
+    assert inside == outside
+    # The code's own lock (given to its Condition) is instrumented; the machinery's are not.
+    assert [type(obj) for obj in created] == [pytest_mpcheck.Lock]
+
+
+@pytest.mark.skipif(
+    not {"fork", "spawn"} <= set(METHODS), reason="needs the fork and spawn start methods"
+)
+@pytest.mark.timeout(60)
+def test_a_lock_keeps_the_rules_of_the_context_that_made_it() -> None:
+    outside = fork_lock_to_spawn()
+    with pytest_mpcheck.instrument() as created:
+        inside = fork_lock_to_spawn()
+    assert [type(obj) for obj in created] == [pytest_mpcheck.Lock]
+    assert inside == outside
+    assert outside != "exit code 0"
+
+
+def _read_in_child(value: Any, into: Any) -> None:
+    into.put(value.value)
+
+
+def test_after_the_block_what_it_made_acts_as_the_original() -> None:
+    ctx = multiprocessing.get_context("spawn")  # the object is pickled to the child
+    with pytest_mpcheck.instrument() as created:
+        counter = ctx.Value("i", 0)
+        guard = ctx.Lock()
+        counter.value += 1
+    recorded = len(counter._trace.events())
+    assert recorded == 2
+    with guard, counter.get_lock():
+        counter.value += 1
+    into = ctx.SimpleQueue()
+    child = ctx.Process(target=_read_in_child, args=(counter, into))
+    child.start()
+    assert into.get() == 2
+    child.join(30)
+    into.close()
+    assert counter.value == 2
+    assert len(counter._trace.events()) == recorded  # nothing recorded since, anywhere
+    assert created == [counter, guard]

@@ -8,7 +8,9 @@ in the object's ``Trace``.  Accesses through ``get_obj()`` bypass the record,
 as they bypass the lock in ``multiprocessing``.
 
 Their locks come from the spawn context so that the objects can be handed
-to processes of every start method.
+to processes of every start method, unless a context is given (``ctx=``, as
+``multiprocessing.sharedctypes`` takes it): then that context makes them,
+with its rules.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ __all__ = [
     "location_name",
     "reset",
     "snapshot",
+    "stop_tracing",
     "trace_records",
 ]
 
@@ -100,6 +103,13 @@ class Lock:
         """What ``get_lock()`` of the object it guards returns."""
         return self
 
+    def __getattr__(self, name: str) -> Any:
+        """What else the wrapped lock has (``_semlock``...): code built on locks, such as
+        ``multiprocessing``'s ``Condition`` given this lock, reads it."""
+        if name.startswith("__") or name == "_lock":
+            raise AttributeError(name)
+        return getattr(self._lock, name)
+
     def __repr__(self) -> str:
         return f"<pytest_mpcheck.{type(self).__name__} {self._lock!r}>"
 
@@ -110,12 +120,14 @@ class RLock(Lock):
     _reentrant = True
 
 
-def _own_lock(lock: object) -> Lock | None:
-    """The lock an object guards itself with, as ``multiprocessing`` chooses it."""
+def _own_lock(lock: object, ctx: Any) -> Lock | None:
+    """The lock an object guards itself with, as ``multiprocessing`` chooses it: made by
+    ``ctx`` when given, as ``multiprocessing.sharedctypes`` does, else usable by every
+    start method."""
     if lock is False:
         return None
     if lock is True or lock is None:
-        return RLock()
+        return RLock(None if ctx is None else synchronize.RLock(ctx=ctx.get_context()))
     if isinstance(lock, Lock):
         return lock
     if not hasattr(lock, "acquire") or not hasattr(lock, "release"):
@@ -138,9 +150,9 @@ class Shared:
     acquire: Callable[..., bool]
     release: Callable[[], None]
 
-    def _setup(self, raw: Any, lock: object) -> None:
+    def _setup(self, raw: Any, lock: object, ctx: Any) -> None:
         self._raw = raw
-        self._lock = _own_lock(lock)
+        self._lock = _own_lock(lock, ctx)
         # The object's own lock also orders its records: one lock per access, as in
         # multiprocessing.  The seed is the active check's, for processes nobody configures.
         own = self._lock
@@ -203,12 +215,16 @@ class Value(Shared):
     #: The Structure's fields (a plain value has none).
     _fields: tuple[str, ...] = ()
 
-    def __new__(cls, typecode_or_type: Any = None, *args: Any, lock: object = True) -> Value:
+    def __new__(
+        cls, typecode_or_type: Any = None, *args: Any, lock: object = True, ctx: Any = None
+    ) -> Value:
         structure = cls is Value and getattr(typecode_or_type, "_fields_", None)
         return super().__new__(StructureValue if structure else cls)
 
-    def __init__(self, typecode_or_type: Any, *args: Any, lock: object = True) -> None:
-        self._setup(sharedctypes.RawValue(typecode_or_type, *args), lock)
+    def __init__(
+        self, typecode_or_type: Any, *args: Any, lock: object = True, ctx: Any = None
+    ) -> None:
+        self._setup(sharedctypes.RawValue(typecode_or_type, *args), lock, ctx)
 
     @property
     def value(self) -> Any:
@@ -228,8 +244,10 @@ class Value(Shared):
 class StructureValue(Value):
     """A ``Value`` of a ``ctypes.Structure``: its fields, recorded, and no ``.value``."""
 
-    def __init__(self, typecode_or_type: Any, *args: Any, lock: object = True) -> None:
-        super().__init__(typecode_or_type, *args, lock=lock)
+    def __init__(
+        self, typecode_or_type: Any, *args: Any, lock: object = True, ctx: Any = None
+    ) -> None:
+        super().__init__(typecode_or_type, *args, lock=lock, ctx=ctx)
         self._fields = tuple(field[0] for field in type(self._raw)._fields_)
 
     @property
@@ -272,9 +290,14 @@ class Array(Shared):
     _kind = "Array"
 
     def __init__(
-        self, typecode_or_type: Any, size_or_initializer: Any, *, lock: object = True
+        self,
+        typecode_or_type: Any,
+        size_or_initializer: Any,
+        *,
+        lock: object = True,
+        ctx: Any = None,
     ) -> None:
-        self._setup(sharedctypes.RawArray(typecode_or_type, size_or_initializer), lock)
+        self._setup(sharedctypes.RawArray(typecode_or_type, size_or_initializer), lock, ctx)
 
     def __len__(self) -> int:
         return len(self._raw)
@@ -356,6 +379,12 @@ def snapshot(obj: Shared) -> Any:
 def trace_records(obj: Shared) -> Records:
     """Its recorded accesses as they stand now; ``.events()`` decodes them, oldest first."""
     return obj._trace.records()
+
+
+def stop_tracing(obj: Shared) -> None:
+    """From now on it acts as the ``multiprocessing`` object it stands in for: no record,
+    no noise (after an ``instrument()`` block)."""
+    obj._trace.stop()
 
 
 def describe_shared(path: str, obj: Shared) -> str:

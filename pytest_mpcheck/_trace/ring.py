@@ -20,6 +20,8 @@ bytes each; older records are overwritten once the ring is full.
 
 from __future__ import annotations
 
+import contextlib
+import operator
 import os
 import struct
 import sys
@@ -70,14 +72,33 @@ class Trace:
         self._process_local()
 
     def _process_local(self) -> None:
-        """What each process keeps for itself: file ids by name, a view of the ring."""
+        """What each process keeps for itself: file ids by name, a view of the ring, and,
+        once stopped, the untraced access in place of ``record``."""
         self._sites: dict[str, int] = {}
         self._view = memoryview(self._buffer).cast("B")
+        if self.__dict__.get("_stopped"):
+            self.record = self._untraced  # type: ignore[method-assign]
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         del state["_sites"], state["_view"]
+        state.pop("record", None)
         return state
+
+    def stop(self) -> None:
+        """Record nothing more, here and in the processes the object is handed to from now
+        on: each access goes to memory under the lock, as the original object's does."""
+        self._stopped = True
+        self._process_local()
+
+    def _untraced(
+        self, op: int, lo: int, hi: int, target: Any, key: Any, new: Any = None, item: bool = False
+    ) -> Any:
+        store, load = (operator.setitem, operator.getitem) if item else (setattr, getattr)
+        with contextlib.nullcontext() if self._lock_id in BOOK.held else self.lock:
+            if op != READ:
+                store(target, key, new)
+            return load(target, key)
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
