@@ -111,8 +111,12 @@ def test_the_guides_counter_fails_with_a_witness_and_passes_with_its_lock(
     outcomes = re.search(r"outcomes over \d+ rounds(?: \(of [^)]*\))?: (.*)", text)
     assert short is not None, text
     assert outcomes is not None, text
-    finals = [int(part.split(" x")[0]) for part in outcomes.group(1).split(", ")]
-    assert int(short.group(1)) == 400 - min(finals)
+    shown = outcomes.group(1).split(", ")
+    finals = [int(part.split(" x")[0]) for part in shown if not part.startswith("...")]
+    if shown[-1].startswith("..."):  # the rarest outcomes are left out: the worst may be one
+        assert int(short.group(1)) >= 400 - min(finals)
+    else:
+        assert int(short.group(1)) == 400 - min(finals)
 
 
 @pytest.mark.usefixtures("pools")
