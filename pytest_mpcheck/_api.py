@@ -248,9 +248,13 @@ class MpCheck:
     def instrument(self) -> Instrumented:
         """Inside the block, ``multiprocessing.Value/Array/Lock/RLock`` are instrumented.
 
-        Unchanged code that creates its own shared state and processes is
-        traced; leaving the block raises the first lost or unguarded update
-        seen.  Yields the list of objects created in the block (values, arrays, locks).
+        Unchanged code that creates its own shared state, processes and pools
+        is traced and supervised; leaving the block raises the first finding: a
+        dead pool worker, a pool call whose results differ from a sequential
+        run, else the first lost or unguarded update.  A hang past the timeout
+        is a ``CheckTimeoutError``.  ``multiprocessing``'s own primitives
+        (queues, events, pools) are left as they are.  Yields the list of
+        objects created in the block (values, arrays, locks).
         """
         return _RecordedBlock(self.settings)
 

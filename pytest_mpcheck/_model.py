@@ -14,6 +14,7 @@ from typing import Any, Literal, NamedTuple
 __all__ = [
     "READ",
     "WRITE",
+    "BlockTimeout",
     "Event",
     "ExpectFailure",
     "Finding",
@@ -117,7 +118,8 @@ class UnguardedUpdate:
 
 @dataclass(frozen=True)
 class Run:
-    """How one parallel run was made: enough to rerun it by hand."""
+    """How one parallel run was made: enough to rerun it by hand.  ``site`` is where the
+    code under test made it, for a pool call seen inside ``instrument()``."""
 
     method: str
     via: str
@@ -125,6 +127,7 @@ class Run:
     chunksize: int | None
     func: str
     seed: int
+    site: str = ""
 
 
 @dataclass(frozen=True)
@@ -330,7 +333,20 @@ class MemberDied:
     exit: str
 
 
-StressFinding = RaceFinding | ExpectFailure | TargetRaised | StressTimeout | MemberDied
+@dataclass(frozen=True)
+class BlockTimeout:
+    """An ``instrument()`` block overran: the stacks of this process (pid 0) and of each
+    process started in the block that answered; ``stopped`` processes were stopped."""
+
+    timeout: float
+    stacks: tuple[tuple[int, str], ...]
+    stopped: int
+
+
+#: What the shared-state checks (``stress``, ``instrument()``) find.
+StressFinding = (
+    RaceFinding | ExpectFailure | TargetRaised | StressTimeout | MemberDied | BlockTimeout
+)
 
 
 class Found(Exception):

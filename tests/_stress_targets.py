@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import os
 import sys
+import time
 import warnings
 from collections.abc import Iterator
 from typing import Any
@@ -164,6 +166,77 @@ def fork_lock_to_spawn() -> str:
 def _hold(lock: Any) -> None:
     with lock:
         pass
+
+
+def _nap(seconds: float) -> float:
+    time.sleep(seconds)
+    return seconds
+
+
+def pool_of_naps(method: str, seconds: float) -> list[float]:
+    """Library code that maps a nap over a pool of its own: it hangs if the nap is long."""
+    with multiprocessing.get_context(method).Pool(2) as pool:
+        return pool.map(_nap, [seconds] * 2)
+
+
+def square(x: int) -> int:
+    return x * x
+
+
+def pid_of(x: int) -> int:
+    """A function whose result depends on the process that runs it: never the same
+    in a worker as in the test process."""
+    return os.getpid()
+
+
+def add(a: int, b: int) -> int:
+    return a + b
+
+
+def pid_plus(a: int, b: int) -> int:
+    return os.getpid() + a + b
+
+
+def exit_on_two(x: int) -> int:
+    if x == 2:
+        os._exit(3)
+    return x
+
+
+def a_thread_lock(x: int) -> Any:
+    """A result that cannot be pickled back to the parent."""
+    import threading
+
+    return threading.Lock()
+
+
+def pool_call(method: str, via: str, func: Any) -> Any:
+    """Library code that makes its own pool and calls it one way (``via``)."""
+    import concurrent.futures
+
+    ctx = multiprocessing.get_context(method)
+    if via.startswith("executor"):
+        with concurrent.futures.ProcessPoolExecutor(2, mp_context=ctx) as executor:
+            if via == "executor.map":
+                return list(executor.map(func, range(4), chunksize=2))
+            return executor.submit(func, 3).result(30)
+    with ctx.Pool(2) as pool:
+        if via == "map":
+            return pool.map(func, range(4))
+        if via == "imap":
+            return list(pool.imap(func, range(4)))
+        if via == "imap_unordered":
+            return sorted(pool.imap_unordered(func, range(4)))
+        if via == "map_async":
+            return pool.map_async(func, range(4)).get(30)
+        if via == "apply_async":
+            return pool.apply_async(func, (3,)).get(30)
+        if via == "apply":
+            return pool.apply(func, (3,))
+        if via == "starmap":
+            pairs = [(1, 2), (3, 4)]
+            return pool.starmap(add if func is square else pid_plus, pairs)
+    raise ValueError(via)
 
 
 # --- shared objects used from child processes -----------------------------------

@@ -7,16 +7,27 @@ as users' code does; the tests only wrap the call in ``instrument()``.
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import multiprocessing.context
+import os
+import time
 from multiprocessing.sharedctypes import Synchronized
 from typing import Any
 
 import pytest
 
 import pytest_mpcheck
-from _stress_targets import fork_lock_to_spawn, forking_quietly, parallel_count, use_every_primitive
-from pytest_mpcheck._report.messages import LOST_UPDATE, UNGUARDED_UPDATE
+from _stress_targets import (
+    fork_lock_to_spawn,
+    forking_quietly,
+    parallel_count,
+    pool_of_naps,
+    use_every_primitive,
+)
+from pytest_mpcheck._checks.leaks import helper_pids
+from pytest_mpcheck._engine.supervise import descendants
+from pytest_mpcheck._report.messages import LOST_UPDATE, TIMEOUT, UNGUARDED_UPDATE
 
 METHODS = pytest_mpcheck.available_start_methods()
 
@@ -231,3 +242,41 @@ def test_after_the_block_what_it_made_acts_as_the_original() -> None:
     assert counter.value == 2
     assert len(counter._trace.events()) == recorded  # nothing recorded since, anywhere
     assert created == [counter, guard]
+
+
+def _children() -> set[int]:
+    return set(descendants(os.getpid()))
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("method", METHODS)
+def test_a_hang_in_the_block_is_a_timeout_with_stacks_and_nothing_left_running(
+    method: str,
+) -> None:
+    check = pytest_mpcheck.MpCheck(dataclasses.replace(pytest_mpcheck.active_settings(), timeout=2))
+    before = _children()
+    started = time.monotonic()
+    with (
+        pytest.raises(pytest_mpcheck.CheckTimeoutError) as caught,
+        forking_quietly(),
+        check.instrument(),
+    ):
+        pool_of_naps(method, 600)
+    assert time.monotonic() - started < 30
+    message = str(caught.value)
+    assert message.startswith(f"{TIMEOUT} after 2s in an instrument() block"), message
+    assert "  this process:" in message
+    assert "in pool_of_naps" in message  # where the test process waited
+    assert "in _nap" in message  # where a worker hung, from its own stack
+    assert _children() - before <= helper_pids()
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_the_same_code_that_finishes_in_time_passes_and_leaves_nothing(method: str) -> None:
+    check = pytest_mpcheck.MpCheck(
+        dataclasses.replace(pytest_mpcheck.active_settings(), timeout=30)
+    )
+    before = _children()
+    with forking_quietly(), check.instrument():
+        assert pool_of_naps(method, 0) == [0, 0]
+    assert _children() - before <= helper_pids()

@@ -23,6 +23,7 @@ from pytest_mpcheck import (
 from pytest_mpcheck._model import (
     READ,
     WRITE,
+    BlockTimeout,
     Event,
     ExpectFailure,
     Finding,
@@ -409,6 +410,13 @@ def test_every_finding_kind_has_a_formatter() -> None:
             id="stress timeout",
         ),
         pytest.param(
+            BlockTimeout(4.0, ((0, "Thread MainThread"), (4242, "  File t.py")), 2),
+            CheckTimeoutError,
+            f"{TIMEOUT} after 4s in an instrument() block: the code under test did not finish; "
+            "2 process(es) it had started were stopped",
+            id="block timeout",
+        ),
+        pytest.param(
             MemberDied(STRESS, 1, 2, "killed by SIGKILL"),
             WorkerCrashError,
             f"{WORKER_CRASH} under spawn: process 2 in stress round 1 (killed by SIGKILL)",
@@ -452,6 +460,7 @@ def test_script_advice_names_keyword_arguments_only() -> None:
         _race(counted=True),
         RunTimeout(RUN, 2.0, 0, 1, (), ""),
         StressTimeout(STRESS, 1, (2,), 3.0, ()),
+        BlockTimeout(4.0, (), 0),
         Unloadable(RUN, "function", "AttributeError", "m"),
         ExpectFailure(STRESS, 3, "no", 2, 5, (("7", 5),)),
     ):
@@ -461,3 +470,16 @@ def test_script_advice_names_keyword_arguments_only() -> None:
     _, text = format_finding(_race(counted=True), advice=SCRIPT)
     assert "seed=5" in text
     assert "start_methods='fork'" in text
+
+
+def test_a_block_timeout_shows_each_stack_under_its_owner() -> None:
+    finding = BlockTimeout(4.0, ((0, "Thread MainThread\n  File a.py"), (4242, "  File t.py")), 1)
+    _, text = format_finding(finding)
+    lines = text.splitlines()
+    assert lines[1:5] == [
+        "  this process:",
+        "    Thread MainThread",
+        "      File a.py",
+        "  process 4242:",
+    ]
+    assert "--mp-timeout" in text

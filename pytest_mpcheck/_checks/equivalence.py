@@ -59,11 +59,11 @@ from pytest_mpcheck._model import (
 )
 from pytest_mpcheck._settings import Settings
 
-__all__ = ["check_map_equal"]
+__all__ = ["Parallel", "Reference", "check_map_equal", "compare", "parallel_of", "sequential"]
 
 
 @dataclass(frozen=True)
-class _Reference:
+class Reference:
     """A sequential run: values up to the first exception, and that exception."""
 
     values: list[Any]
@@ -78,7 +78,7 @@ class _Reference:
 
 
 @dataclass(frozen=True)
-class _Parallel:
+class Parallel:
     """A parallel run: each item's value (an item that raised: its exception), the
     items that raised, and the order in which ``via`` gave the results."""
 
@@ -120,7 +120,7 @@ def check_map_equal(
     jobs = _jobs(items) if tasks is None else None
     name = getattr(func, "__qualname__", None) or describe_object(func)
 
-    parallel: dict[str, _Parallel] = {}
+    parallel: dict[str, Parallel] = {}
     for method in settings.start_methods:
         run = Run(method, via, processes, chunksize, name, settings.seed)
         failure: Finding | None = None
@@ -152,14 +152,16 @@ def check_map_equal(
         parallel[method] = (
             _unbatched(chunks, loaded, run, items, func)
             if loaded is not None
-            else _parallel(_decode(raw, run, items, func), [o.position for o in raw])
+            else parallel_of(_decode(raw, run, items, func), [o.position for o in raw])
         )
 
-    reference = _sequential(func, items, star)
+    reference = sequential(func, items, star)
     found: dict[str, Finding | None] = {}
     for method in settings.start_methods:
         run = Run(method, via, processes, chunksize, name, settings.seed)
-        found[method] = _compare(reference, parallel[method], run, items)
+        found[method] = compare(
+            reference, parallel[method], run, items, ordered=via != "imap_unordered"
+        )
     first = next((finding for finding in found.values() if finding is not None), None)
     if first is None:
         results = parallel[settings.start_methods[0]]
@@ -169,7 +171,7 @@ def check_map_equal(
     incomparable = _incomparable(first, reference, items)
     if incomparable is not None:
         raise Found(incomparable)
-    second = _sequential(func, items, star)
+    second = sequential(func, items, star)
     drift = _first_disagreement(reference, second, len(items))
     if drift is not None:
         index = drift
@@ -185,17 +187,17 @@ def check_map_equal(
     raise Found(first, found)
 
 
-def _parallel(results: dict[int, Result], arrived: list[int]) -> _Parallel:
+def parallel_of(results: dict[int, Result], arrived: list[int]) -> Parallel:
     values = [_unwrapped(results[index]) for index in range(len(results))]
     raised = {index: r for index, r in results.items() if isinstance(r, Raised)}
-    return _Parallel(values, raised, arrived)
+    return Parallel(values, raised, arrived)
 
 
 def _unwrapped(result: Result) -> Any:
     return result.value if isinstance(result, Returned) else result.exc
 
 
-def _incomparable(finding: Finding, reference: _Reference, items: list[Any]) -> Incomparable | None:
+def _incomparable(finding: Finding, reference: Reference, items: list[Any]) -> Incomparable | None:
     """A difference explained by a result with no value equality, if that is what it is."""
     if isinstance(finding, Mismatch):
         indexes = [finding.index]
@@ -304,7 +306,7 @@ def _unbatched(
     run: Run,
     items: list[Any],
     func: object,
-) -> _Parallel:
+) -> Parallel:
     """The chunks' values in item order; chunks described item by item are decoded as
     one by one (their problems are findings)."""
     __tracebackhide__ = True
@@ -323,7 +325,7 @@ def _unbatched(
         values[index] = _unwrapped(result)
         if isinstance(result, Raised):
             raised[index] = result
-    return _Parallel(values, raised, arrived)
+    return Parallel(values, raised, arrived)
 
 
 def _decode(raw: Sequence[Outcome], run: Run, items: list[Any], func: object) -> dict[int, Result]:
@@ -364,7 +366,7 @@ def _problem_of(outcome: Outcome) -> tuple[str, PickleProblem, tuple[str, ...]]:
     return kind, PickleProblem(where, what, reason, advice, error), tuple(extra)
 
 
-def _sequential(func: Callable[..., Any], items: list[Any], star: bool) -> _Reference:
+def sequential(func: Callable[..., Any], items: list[Any], star: bool) -> Reference:
     """``list(map(func, items))`` in this process, keeping the first exception.
 
     ``list.extend`` keeps the values it got before an exception: the index of
@@ -375,8 +377,8 @@ def _sequential(func: Callable[..., Any], items: list[Any], star: bool) -> _Refe
         values.extend((itertools.starmap if star else map)(func, items))
     except Exception as exc:
         trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-        return _Reference(values, Raised(exc, trace))
-    return _Reference(values, None)
+        return Reference(values, Raised(exc, trace))
+    return Reference(values, None)
 
 
 def _same(a: Result | None, b: Result | None) -> bool:
@@ -387,17 +389,22 @@ def _same(a: Result | None, b: Result | None) -> bool:
     return a is None and b is None
 
 
-def _first_disagreement(a: _Reference, b: _Reference, total: int) -> int | None:
+def _first_disagreement(a: Reference, b: Reference, total: int) -> int | None:
     for index in range(total):
         if not _same(a.result(index), b.result(index)):
             return index
     return None
 
 
-def _compare(
-    reference: _Reference, run_results: _Parallel, run: Run, items: list[Any]
+def compare(
+    reference: Reference,
+    run_results: Parallel,
+    run: Run,
+    items: list[Any],
+    ordered: bool = True,
 ) -> Finding | None:
-    """The first way ``run_results`` differs from ``reference``, or None."""
+    """The first way ``run_results`` differs from ``reference``, or None; results that
+    are not ``ordered`` are compared as a multiset."""
     if (
         reference.error is None
         and not run_results.raised
@@ -407,7 +414,7 @@ def _compare(
     parallel = run_results.results()
     total = len(items)
     known = len(reference.values) + (reference.error is not None)
-    if run.via == "imap_unordered":
+    if not ordered:
         for index in range(known):
             either_raised = isinstance(parallel[index], Raised) or index == len(reference.values)
             if either_raised and not _same(reference.result(index), parallel[index]):
@@ -456,7 +463,7 @@ def _all_equal(values: list[Any], expected: list[Any]) -> bool:
     return plain or all(map(values_equal, values, expected))
 
 
-def _must(reference: _Reference, index: int) -> Result:
+def _must(reference: Reference, index: int) -> Result:
     result = reference.result(index)
     assert result is not None
     return result

@@ -25,6 +25,7 @@ __all__ = [
     "Board",
     "Task",
     "arm_worker",
+    "armed",
     "job_poster",
     "member",
     "note_job",
@@ -116,6 +117,13 @@ def arm_worker(board: Board | None, stack_dir: str | None) -> None:
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         _worker["descriptor"] = descriptor
         faulthandler.register(DUMP_SIGNAL, file=descriptor, all_threads=True, chain=False)
+
+
+def armed(stack_dir: str, target: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """A process's target, run after arming its stack dump: what ``instrument()`` makes of
+    the target of each process the code under test starts, so that a hang shows where."""
+    arm_worker(None, stack_dir)
+    return target(*args, **kwargs)
 
 
 def note_job(job: int) -> None:

@@ -28,6 +28,7 @@ from pytest_mpcheck._errors import (
     WorkerCrashError,
 )
 from pytest_mpcheck._model import (
+    BlockTimeout,
     ExpectFailure,
     Finding,
     Incomparable,
@@ -132,9 +133,10 @@ def _chunks(run: Run) -> str:
 
 
 def _context(run: Run) -> str:
+    called = f", called at {run.site}" if run.site else ""
     return (
         f"start method: {run.method}, via: {run.via}, processes: {run.processes}, "
-        f"chunksize: {_chunks(run)}, function: {run.func}"
+        f"chunksize: {_chunks(run)}, function: {run.func}{called}"
     )
 
 
@@ -553,6 +555,25 @@ def _stress_timeout(finding: StressTimeout, context: _Context) -> str:
             ),
             "  The target hangs (a deadlock, a lock never released, a wait on a process "
             f"that never comes). {more_time[0].upper()}{more_time[1:]} if it is just slow.",
+        ]
+    )
+
+
+@_formats(BlockTimeout, CheckTimeoutError)
+def _block_timeout(finding: BlockTimeout, context: _Context) -> str:
+    more_time = context.advice.more_time()
+    return "\n".join(
+        [
+            f"{TIMEOUT} after {finding.timeout:g}s in an instrument() block: the code under "
+            f"test did not finish; {finding.stopped} process(es) it had started were stopped",
+            *(
+                line
+                for pid, stack in finding.stacks
+                for line in _stacks("this process:" if pid == 0 else f"process {pid}:", stack)
+            ),
+            "  The code hangs (a deadlock, a lock never released, a wait on a process that "
+            f"never comes, a pool whose worker died). {more_time[0].upper()}{more_time[1:]} "
+            "if it is just slow.",
         ]
     )
 
