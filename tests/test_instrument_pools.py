@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
+from pathlib import Path
 
 import pytest
 
@@ -24,6 +25,7 @@ from _stress_targets import (
 )
 from pytest_mpcheck._checks.leaks import helper_pids
 from pytest_mpcheck._engine.supervise import descendants
+from pytest_mpcheck._engine.worker import armed
 from pytest_mpcheck._report.messages import (
     EXCEPTION_MISMATCH,
     MULTISET_MISMATCH,
@@ -41,6 +43,7 @@ VIAS = [
     "apply",
     "apply_async",
     "executor.map",
+    "executor.map (submit wrapped)",
     "executor.submit",
 ]
 EXPECTED = {
@@ -52,6 +55,7 @@ EXPECTED = {
     "apply": 9,
     "apply_async": 9,
     "executor.map": [0, 1, 4, 9],
+    "executor.map (submit wrapped)": [0, 1, 4, 9],
     "executor.submit": 9,
 }
 
@@ -84,7 +88,7 @@ def test_a_result_that_differs_from_the_sequential_one_fails_when_the_block_ends
     headline, context = str(caught.value).splitlines()[:2]
     assert headline.startswith(MULTISET_MISMATCH if via == "imap_unordered" else RESULT_MISMATCH)
     pool = "ProcessPoolExecutor" if via.startswith("executor") else "Pool"
-    assert f"via: {pool}.{via.split('.')[-1]}" in context
+    assert f"via: {pool}.{via.split(' ')[0].split('.')[-1]}," in context
     assert "called at " in context
     assert "_stress_targets.py:" in context  # the line of the library that made the call
     assert os.getpid() not in (result if isinstance(result, list) else [result])
@@ -132,3 +136,7 @@ def _fails_after_a_pool_call() -> None:
 def test_an_error_of_the_code_itself_propagates_unchanged() -> None:
     with pytest.raises(KeyError, match="mine"):
         _fails_after_a_pool_call()
+
+
+def test_a_process_started_after_its_block_ended_runs_unarmed(tmp_path: Path) -> None:
+    assert armed(str(tmp_path / "gone"), square, 3) == 9

@@ -24,6 +24,7 @@ import functools
 import multiprocessing.pool
 import os
 import sys
+import threading
 import weakref
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -36,9 +37,7 @@ from pytest_mpcheck._model import Finding, Raised, Result, Returned, Run, RunBro
 __all__ = ["Observed"]
 
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
-#: The standard library's pools: their frames are never the call site, and what they call
-#: on themselves (``apply`` calls ``apply_async``, an executor's ``map`` calls ``submit``)
-#: is not noted again.
+#: The standard library's pools: their frames are never the call site.
 _MACHINERY = tuple(
     os.path.dirname(module.__file__) + os.sep
     for module in (multiprocessing.pool, concurrent.futures.process)
@@ -49,17 +48,13 @@ _Executor: Any = concurrent.futures.ProcessPoolExecutor
 _Iterator: Any = multiprocessing.pool.IMapIterator
 
 
-def _site() -> str | None:
-    """Where the code under test made the call (the first frame outside this package),
-    or None when the pools made it on themselves."""
+def _site() -> str:
+    """Where the code under test made the call: the first frame outside this package and
+    the standard library's pools."""
     frame: Any = sys._getframe(2)
-    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+    while frame is not None and frame.f_code.co_filename.startswith((_PACKAGE, *_MACHINERY)):
         frame = frame.f_back
-    if frame is None:
-        return "?"
-    if frame.f_code.co_filename.startswith(_MACHINERY):
-        return None
-    return f"{frame.f_code.co_filename}:{frame.f_lineno}"
+    return "?" if frame is None else f"{frame.f_code.co_filename}:{frame.f_lineno}"
 
 
 def _raised(exc: BaseException) -> Raised:
@@ -112,6 +107,10 @@ class Observed:
         self._saved: list[tuple[Any, str, Any]] = []
         self._pools: weakref.WeakSet[Any] = weakref.WeakSet()
         self._iterators: dict[int, _Call] = {}
+        #: Per thread, how many noted calls are running: what they call on the pool in
+        #: turn (``apply`` calls ``apply_async``, an executor's ``map`` calls ``submit``,
+        #: through whatever a library wrapped around it) is theirs, not noted again.
+        self._inside = threading.local()
 
     # --- the patches --------------------------------------------------------------------
 
@@ -134,10 +133,30 @@ class Observed:
             (_Executor, "map"): self._executor_map,
             (_Executor, "submit"): self._submit,
         }
+        outer = {"__init__", "_join_exited_workers", "next", "__next__"}
         for (owner, name), make in patches.items():
             original = owner.__dict__[name]
             self._saved.append((owner, name, original))
-            setattr(owner, name, make(original))
+            setattr(
+                owner, name, make(original) if name in outer else self._outermost(original, make)
+            )
+
+    def _outermost(self, original: Any, make: Callable[[Any], Any]) -> Any:
+        """``make(original)``, noted only when no noted call is running in this thread."""
+        noting = make(original)
+        inside = self._inside
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            depth = getattr(inside, "depth", 0)
+            if depth:
+                return original(*args, **kwargs)
+            inside.depth = depth + 1
+            try:
+                return noting(*args, **kwargs)
+            finally:
+                inside.depth = depth
+
+        return call
 
     def restore(self) -> None:
         for owner, name, original in reversed(self._saved):
@@ -145,8 +164,6 @@ class Observed:
         self._saved.clear()
 
     def _note(self, pool: Any, via: str, func: Any, items: list[Any], **kw: Any) -> _Call:
-        """Note a call; one the pools make on themselves is noted apart, never compared."""
-        site = _site()
         executor = isinstance(pool, _Executor)
         context = pool._mp_context if executor else pool._ctx
         processes = pool._max_workers if executor else pool._processes
@@ -157,11 +174,10 @@ class Observed:
             kw.pop("chunksize", None),
             getattr(func, "__qualname__", None) or repr(func),
             self._seed,
-            site or "",
+            _site(),
         )
         call = _Call(run, id(pool), func, items, **kw)
-        if site is not None:
-            self.calls.append(call)
+        self.calls.append(call)
         return call
 
     def _pool_init(self, original: Any) -> Any:

@@ -8,6 +8,7 @@ pipe it serves.
 
 from __future__ import annotations
 
+import contextlib
 import faulthandler
 import functools
 import os
@@ -121,8 +122,10 @@ def arm_worker(board: Board | None, stack_dir: str | None) -> None:
 
 def armed(stack_dir: str, target: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """A process's target, run after arming its stack dump: what ``instrument()`` makes of
-    the target of each process the code under test starts, so that a hang shows where."""
-    arm_worker(None, stack_dir)
+    the target of each process the code under test starts, so that a hang shows where.
+    A process that starts after its block ended (the directory is gone) runs unarmed."""
+    with contextlib.suppress(OSError):
+        arm_worker(None, stack_dir)
     return target(*args, **kwargs)
 
 
