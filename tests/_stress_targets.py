@@ -8,6 +8,7 @@ everything they run lives here at module level.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import multiprocessing
 import os
 import sys
@@ -266,6 +267,49 @@ def fill_raw(value: Any, array: Any, lock: Any) -> None:
     with lock:
         value.value = 2.5
         array[:] = [9, 8, 7]
+
+
+# --- children of CPython's shared-ctypes tests (test_cpython_sharedctypes) -------
+
+
+class Foo(ctypes.Structure):
+    """CPython's ``_Foo``."""
+
+    _fields_ = [("x", ctypes.c_int), ("y", ctypes.c_double), ("z", ctypes.c_longlong)]
+
+
+#: ``_TestValue.codes_values``: typecode, initial value, value the child writes.
+CODES_VALUES = [
+    ("i", 4343, 24234),
+    ("d", 3.625, -4.25),
+    ("h", -232, 234),
+    ("q", 2**33, 2**34),
+    ("c", b"x", b"y"),
+]
+
+
+def write_codes_values(values: list[Any]) -> None:
+    """``_TestValue._test``."""
+    for sv, cv in zip(values, CODES_VALUES, strict=True):
+        sv.value = cv[2]
+
+
+def prefix_sums(seq: Any) -> None:
+    """``_TestArray.f``: each item becomes the sum of itself and those before it."""
+    for i in range(1, len(seq)):
+        seq[i] += seq[i - 1]
+
+
+def double(x: Any, y: Any, z: Any, foo: Any, arr: Any, string: Any) -> None:
+    """``_TestSharedCTypes._double``."""
+    x.value *= 2
+    y.value *= 2
+    z.value *= 2
+    foo.x *= 2
+    foo.y *= 2
+    string.value *= 2
+    for i in range(len(arr)):
+        arr[i] *= 2
 
 
 # --- helpers --------------------------------------------------------------------

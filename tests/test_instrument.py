@@ -101,12 +101,11 @@ def test_the_same_code_with_its_lock_passes(method: str, lock: str) -> None:
         result = parallel_count(method, lock=lock, processes=4, times=100)
     assert result == 400
     # The Value is instrumented, and so is the separate lock.
-    kinds = [type(obj) for obj in created]
-    assert kinds == (
-        [pytest_mpcheck.Value, pytest_mpcheck.Lock]
-        if lock == "separate"
-        else [pytest_mpcheck.Value]
-    )
+    kinds: list[type] = [pytest_mpcheck.Value]
+    if lock == "separate":
+        kinds.append(pytest_mpcheck.Lock)
+    assert len(created) == len(kinds)
+    assert all(isinstance(obj, kind) for obj, kind in zip(created, kinds, strict=True))
     # Every write of the last read-modify-writes was seen under a known lock.
     writes = [event for event in created[0]._trace.events() if event.op == 2]
     assert writes
@@ -133,12 +132,8 @@ def test_the_block_replaces_the_factories_and_restores_them() -> None:
         ]
         outside.value += 1
     assert created == inside + locks
-    assert [type(obj) for obj in inside] == [
-        pytest_mpcheck.Value,
-        pytest_mpcheck.Array,
-        pytest_mpcheck.Value,
-        pytest_mpcheck.Array,
-    ]
+    kinds = [pytest_mpcheck.Value, pytest_mpcheck.Array, pytest_mpcheck.Value, pytest_mpcheck.Array]
+    assert all(isinstance(obj, kind) for obj, kind in zip(inside, kinds, strict=True))
     assert [type(lock) for lock in locks] == [
         pytest_mpcheck.Lock,
         pytest_mpcheck.RLock,

@@ -6,10 +6,13 @@ it replaces, and the objects are used from processes of every start method.
 
 from __future__ import annotations
 
+import copy
 import ctypes
 import multiprocessing
 import pickle
+import re
 from collections.abc import Callable
+from multiprocessing.reduction import ForkingPickler
 from typing import Any
 
 import pytest
@@ -148,21 +151,25 @@ def test_a_lock_that_is_no_lock_is_refused_like_multiprocessing(make: Callable[.
 
 
 @pytest.mark.parametrize("make", [pytest_mpcheck.Value, pytest_mpcheck.Array])
-def test_lock_false_gives_a_raw_object_without_get_lock(make: Callable[..., Any]) -> None:
+@pytest.mark.parametrize("member", ["get_obj", "get_lock", "acquire", "release"])
+def test_lock_false_gives_a_raw_object_without_lock_members(
+    make: Callable[..., Any], member: str
+) -> None:
     shared = make("i", 3, lock=False)
-    with pytest.raises(AttributeError, match="lock=False"):
-        shared.get_lock()
-    with pytest.raises(AttributeError):
-        shared.acquire()
-    # Raw multiprocessing objects have no lock either.
-    assert not hasattr(multiprocessing.Value("i", 3, lock=False), "get_lock")
+    assert not hasattr(shared, member)
+    with pytest.raises(AttributeError, match=r"lock=False .*RawValue/RawArray.*separate Lock"):
+        getattr(shared, member)
+    # Raw multiprocessing objects have none either; a synchronized one has them all.
+    assert not hasattr(multiprocessing.Value("i", 3, lock=False), member)
+    assert hasattr(make("i", 3), member)
 
 
-def test_a_raw_value_still_reads_and_writes() -> None:
-    value = pytest_mpcheck.Value("d", 1.0, lock=False)
-    value.value += 0.5
-    assert value.value == 1.5
-    assert value.get_obj().value == 1.5
+@pytest.mark.parametrize(("kind", "field"), [("d", "value"), (Point, "y")])
+def test_a_raw_value_still_reads_and_writes_recorded(kind: Any, field: str) -> None:
+    value = pytest_mpcheck.Value(kind, lock=False)
+    setattr(value, field, getattr(value, field) + 1.5)
+    assert getattr(value, field) == 1.5
+    assert [event.op for event in value._trace.events()] == [READ, WRITE, READ]
 
 
 # --- Array ----------------------------------------------------------------------
@@ -222,9 +229,8 @@ def test_only_char_arrays_have_value_and_raw(attribute: str) -> None:
         getattr(pytest_mpcheck.Array("i", 3), attribute)
 
 
-@pytest.mark.parametrize("lock", [True, False])
-def test_array_get_obj_is_the_ctypes_array(lock: bool) -> None:
-    array = pytest_mpcheck.Array("i", [1, 2], lock=lock)
+def test_array_get_obj_is_the_ctypes_array() -> None:
+    array = pytest_mpcheck.Array("i", [1, 2])
     raw = array.get_obj()
     assert isinstance(raw, ctypes.Array)
     assert raw[:] == [1, 2]
@@ -251,6 +257,128 @@ def test_array_get_lock_across_a_slice_read_modify_write() -> None:
     events = array._trace.events()
     assert events[0].held
     assert events[0].held == events[1].held
+
+
+# --- lock=False: the ctypes object itself, as RawValue and RawArray are ---------------
+
+#: What a ctypes type, a shared ctypes object and the objects of the two kinds may have.
+SURFACE = [
+    "value",
+    "raw",
+    "x",
+    "y",
+    "get_obj",
+    "get_lock",
+    "acquire",
+    "release",
+    "_fields_",
+    "_type_",
+    "_length_",
+    "__enter__",
+    "__exit__",
+    "__len__",
+    "__iter__",
+    "__bool__",
+    "__buffer__",
+]
+
+KINDS = pytest.mark.parametrize(
+    ("kind", "args"),
+    [
+        ("Value", ("i", 3)),
+        ("Value", ("d", 0.0)),
+        ("Value", (Point, 1, 2.5)),
+        ("Array", ("i", [1, 2, 3])),
+        ("Array", ("c", b"hey")),
+    ],
+    ids=["int", "double", "Structure", "Array", "char Array"],
+)
+
+
+def both(kind: str, args: tuple[Any, ...], lock: bool) -> tuple[Any, Any]:
+    """The same object made by mpcheck and by multiprocessing."""
+    return (
+        getattr(pytest_mpcheck, kind)(*args, lock=lock),
+        getattr(multiprocessing, kind)(*args, lock=lock),
+    )
+
+
+@KINDS
+@pytest.mark.parametrize("lock", [True, False])
+def test_the_members_are_those_of_the_multiprocessing_object(
+    kind: str, args: tuple[Any, ...], lock: bool
+) -> None:
+    ours, theirs = both(kind, args, lock)
+    assert {name: hasattr(ours, name) for name in SURFACE} == {
+        name: hasattr(theirs, name) for name in SURFACE
+    }
+
+
+@KINDS
+def test_a_raw_object_is_an_object_of_its_ctypes_type(kind: str, args: tuple[Any, ...]) -> None:
+    ours, theirs = both(kind, args, False)
+    assert isinstance(ours, type(theirs))
+    assert isinstance(ours, getattr(pytest_mpcheck, kind))
+    assert type(ours).__name__ == type(theirs).__name__
+    assert ctypes.sizeof(ours) == ctypes.sizeof(theirs)
+    assert bytes(memoryview(ours)) == bytes(memoryview(theirs))
+    assert bool(ours) is bool(theirs)
+    # Its own memory is the shared one, which its recorded accessors read.
+    assert ctypes.addressof(ours) == ctypes.addressof(ours._raw)
+
+
+@KINDS
+def test_a_raw_object_shows_as_its_ctypes_object(kind: str, args: tuple[Any, ...]) -> None:
+    ours, theirs = both(kind, args, False)
+    assert re.sub("0x[0-9a-f]+", "0x?", repr(ours)) == re.sub("0x[0-9a-f]+", "0x?", repr(theirs))
+    if " at 0x" in repr(ours):
+        assert repr(ours).endswith(f" at {id(ours):#x}>")
+    assert str(ours) == repr(ours)
+    with pytest.raises(AttributeError) as caught:
+        _ = ours.no_such_member
+    assert caught.match(f"^'{type(theirs).__name__}' object has no attribute 'no_such_member'$")
+
+
+@pytest.mark.parametrize("kind", ["Value", "Array"])
+def test_a_raw_object_is_false_when_a_raw_one_is(kind: str) -> None:
+    ours, theirs = both(kind, ("i", 0) if kind == "Value" else ("i", []), False)
+    assert not ours
+    assert not theirs
+    synchronized, _ = both(kind, ("i", 0) if kind == "Value" else ("i", 1), True)
+    assert synchronized
+
+
+@KINDS
+def test_copy_copies_a_raw_object_and_refuses_a_synchronized_one(
+    kind: str, args: tuple[Any, ...]
+) -> None:
+    ours, theirs = both(kind, args, False)
+    mine = copy.copy(ours)
+    assert type(mine) is type(copy.copy(theirs))
+    assert bytes(memoryview(mine)) == bytes(memoryview(ours))
+    assert ctypes.addressof(mine) != ctypes.addressof(ours)
+    for synchronized in both(kind, args, True):
+        with pytest.raises(RuntimeError, match="through inheritance"):
+            copy.copy(synchronized)
+
+
+@KINDS
+def test_sending_a_raw_object_outside_a_process_start_fails_as_for_a_raw_one(
+    kind: str, args: tuple[Any, ...]
+) -> None:
+    messages = []
+    for obj in both(kind, args, False):
+        with pytest.raises(RuntimeError, match="through inheritance") as caught:
+            ForkingPickler.dumps(obj)
+        messages.append(str(caught.value))
+    assert messages[0] == messages[1]
+
+
+def test_accesses_through_the_memory_of_a_raw_object_are_not_recorded() -> None:
+    value = pytest_mpcheck.Value("i", 1, lock=False)
+    ctypes.c_int.from_buffer(value).value = 7
+    assert value.value == 7
+    assert [event.op for event in value._trace.events()] == [READ]
 
 
 # --- Lock and RLock -------------------------------------------------------------
@@ -349,6 +477,10 @@ def test_raw_objects_and_our_locks_work_in_a_child(
         child.start()
     child.join(60)
     assert child.exitcode == 0
+    pid = child.pid
     child.close()
     assert value.value == 2.5
     assert array[:] == [9, 8, 7]
+    # The child's accesses were recorded in the same traces.
+    for shared in (value, array):
+        assert {event.pid for event in shared._trace.events() if event.op == WRITE} == {pid}

@@ -1,11 +1,14 @@
 """Instrumented drop-ins for ``multiprocessing`` ``Value``, ``Array``, ``Lock`` and ``RLock``.
 
-They keep the ``multiprocessing`` API (typecodes and ctypes types, Structures
-included; ``lock=True/False/None`` or a given lock; ``.value``/``.raw`` of
-char arrays, indexing and slices, ``get_lock()``, ``get_obj()``, ``len()``)
-and the same per-access locking, and every access through them is recorded
-in the object's ``Trace``.  Accesses through ``get_obj()`` bypass the record,
-as they bypass the lock in ``multiprocessing``.
+They accept what ``multiprocessing`` accepts (typecodes and ctypes types,
+Structures included; ``lock=True/False/None`` or a given lock) and return
+what it returns: with a lock, a synchronized wrapper (``.value`` or a
+Structure's fields, indexing and slices, ``.value``/``.raw`` of char arrays,
+``len()``, ``get_lock()``, ``get_obj()``) with the same per-access locking;
+with ``lock=False``, like ``RawValue``/``RawArray``, the ctypes object
+itself.  Every access through them is recorded in the object's ``Trace``;
+accesses through ``get_obj()`` or the memory buffer bypass the record, as
+they bypass the lock in ``multiprocessing``.
 
 Their locks come from the spawn context so that the objects can be handed
 to processes of every start method, unless a context is given (``ctx=``, as
@@ -15,12 +18,14 @@ with its rules.
 
 from __future__ import annotations
 
+import copy
 import ctypes
 import os
-from collections.abc import Callable, Iterator
+import types
+from collections.abc import Callable
 from multiprocessing import sharedctypes, synchronize
 from multiprocessing.context import assert_spawning
-from typing import Any
+from typing import Any, TypeVar
 
 from pytest_mpcheck._trace.codec import READ, WRITE
 from pytest_mpcheck._trace.locks import BOOK, LOCK_CONTEXT, register_own_lock
@@ -42,8 +47,9 @@ __all__ = [
 ]
 
 _NO_LOCK = (
-    "{} created with lock=False has no get_lock()/acquire()/release(), like "
-    "multiprocessing's Raw objects; guard it with a separate Lock"
+    "{} created with lock=False has no get_obj()/get_lock()/acquire()/release(): like "
+    "multiprocessing's RawValue/RawArray it is the ctypes object itself; guard it with "
+    "a separate Lock"
 )
 
 
@@ -137,25 +143,35 @@ def _own_lock(lock: object, ctx: Any) -> Lock | None:
     return RLock(lock)
 
 
+_Kind = TypeVar("_Kind", bound="Shared")
+
+
 class Shared:
-    """What ``Value`` and ``Array`` share: raw memory, own lock, trace, initial bytes."""
+    """What every ``Value`` and ``Array`` has: raw memory, trace, initial bytes.
+
+    ``Value(...)`` and ``Array(...)`` return an instance of a class made by
+    ``_class``: a ``Synchronized`` wrapper, or with ``lock=False`` a ``Raw``
+    subclass of the ctypes type.
+    """
 
     #: The public class name, for messages (a ``StructureValue`` is a ``Value``).
     _kind: str
+    #: ``Value``, ``StructureValue`` or ``Array``: what ``_class`` made the class from.
+    _base: type[Shared]
     _raw: Any
     _lock: Lock | None
     _trace: Trace
     _initial: bytes
-    get_lock: Callable[[], Lock]
-    acquire: Callable[..., bool]
-    release: Callable[[], None]
 
-    def _setup(self, raw: Any, lock: object, ctx: Any) -> None:
-        self._raw = raw
-        self._lock = _own_lock(lock, ctx)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        """``__new__`` did everything; this keeps a ctypes base class's ``__init__``
+        from taking the constructor's arguments for an initial value."""
+
+    def _setup(self, lock: object, ctx: Any) -> None:
+        raw = self._raw
+        self._lock = own = _own_lock(lock, ctx)
         # The object's own lock also orders its records: one lock per access, as in
         # multiprocessing.  The seed is the active check's, for processes nobody configures.
-        own = self._lock
         self._trace = Trace(
             current().seed,
             own._lock if own is not None else None,
@@ -163,16 +179,12 @@ class Shared:
             own._id if own is not None and lock in (True, None) else 0,
         )
         self._initial = bytes(memoryview(raw).cast("B"))
-        if own is not None:
-            # Instance attributes, not properties: like multiprocessing's Raw objects a
-            # lock=False object has none (hasattr() is False), and get_lock() is one call.
-            self.get_lock = own.itself
-            self.acquire = own.acquire
-            self.release = own.release
 
-    def __getstate__(self) -> dict[str, Any]:
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Sent only to a process being started (as in ``multiprocessing``), where it is
+        rebuilt over the same memory, trace and lock."""
         assert_spawning(self)
-        return self.__dict__.copy()
+        return _instance, (self._base, isinstance(self, Synchronized), self.__dict__.copy())
 
     def _reset(self) -> None:
         """Restore the value it was created with (stress does this before each round)."""
@@ -182,33 +194,64 @@ class Shared:
     def _snapshot(self) -> Any:
         raise NotImplementedError
 
-    def get_obj(self) -> Any:
-        return self._raw
-
-    def _guard(self) -> Lock:
-        if self._lock is None:
-            raise AttributeError(_NO_LOCK.format(self._kind))
-        return self._lock
-
     def __getattr__(self, name: str) -> Any:
         """Only reached when an attribute is missing (a lock=False object's
-        ``get_lock``, a Structure's ``value``): say why."""
-        if name in ("get_lock", "acquire", "release") and self.__dict__.get("_lock") is None:
+        ``get_obj``/``get_lock``, a Structure's ``value``): say why."""
+        if name in ("get_obj", "get_lock", "acquire", "release"):
             raise AttributeError(_NO_LOCK.format(self._kind))
-        raise AttributeError(f"{self._kind!r} object has no attribute {name!r}")
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+
+class Synchronized(Shared):
+    """A ``Value`` or ``Array`` with a lock, like ``multiprocessing``'s synchronized
+    wrappers: ``get_lock()``, ``get_obj()``, ``acquire()``/``release()``, ``with``."""
+
+    _lock: Lock
+    get_lock: Callable[[], Lock]
+    acquire: Callable[..., bool]
+    release: Callable[[], None]
+
+    def _setup(self, lock: object, ctx: Any) -> None:
+        super()._setup(lock, ctx)
+        own = self._lock
+        # Instance attributes, not methods: get_lock() is one call.
+        self.get_lock = own.itself
+        self.acquire = own.acquire
+        self.release = own.release
+
+    def get_obj(self) -> Any:
+        """The ctypes object; accesses through it are not recorded (nor locked)."""
+        return self._raw
 
     def __enter__(self) -> bool:
-        return self._guard().__enter__()
+        return self._lock.__enter__()
 
     def __exit__(self, *exc_info: object) -> None:
-        self._guard().__exit__(*exc_info)
+        self._lock.__exit__(*exc_info)
+
+    def __repr__(self) -> str:
+        return f"<pytest_mpcheck.{self._kind} wrapper for {self._raw!r}>"
+
+
+class Raw(Shared):
+    """A ``Value`` or ``Array`` created with ``lock=False``: like ``RawValue`` and
+    ``RawArray``, the ctypes object itself (an instance of a subclass of its type,
+    over the same memory), with its accesses recorded."""
+
+    def __repr__(self) -> str:
+        # As ctypes shows it: a simple value by its value (c_int(5)), the rest as objects.
+        raw = self._raw
+        return repr(raw) if isinstance(raw, ctypes._SimpleCData) else object.__repr__(self)
+
+    def __copy__(self) -> Any:
+        """A private copy of the memory, as ``copy.copy`` makes of any ctypes object."""
+        return copy.copy(self._raw)
 
 
 class Value(Shared):
     """Drop-in for ``multiprocessing.Value``: ``.value`` (or a Structure's fields), recorded.
 
-    A Structure's value is a ``StructureValue``, so that a plain value pays for
-    no ``__setattr__`` override on its every write.
+    A Structure's value is a ``StructureValue``: its fields in place of ``.value``.
     """
 
     _kind = "Value"
@@ -216,15 +259,10 @@ class Value(Shared):
     _fields: tuple[str, ...] = ()
 
     def __new__(
-        cls, typecode_or_type: Any = None, *args: Any, lock: object = True, ctx: Any = None
+        cls, typecode_or_type: Any, *args: Any, lock: object = True, ctx: Any = None
     ) -> Value:
-        structure = cls is Value and getattr(typecode_or_type, "_fields_", None)
-        return super().__new__(StructureValue if structure else cls)
-
-    def __init__(
-        self, typecode_or_type: Any, *args: Any, lock: object = True, ctx: Any = None
-    ) -> None:
-        self._setup(sharedctypes.RawValue(typecode_or_type, *args), lock, ctx)
+        raw = sharedctypes.RawValue(typecode_or_type, *args)
+        return _new(StructureValue if hasattr(raw, "_fields_") else Value, raw, lock, ctx)
 
     @property
     def value(self) -> Any:
@@ -237,18 +275,10 @@ class Value(Shared):
     def _snapshot(self) -> Any:
         return self._raw.value
 
-    def __repr__(self) -> str:
-        return f"<pytest_mpcheck.Value wrapper for {self._raw!r}>"
-
 
 class StructureValue(Value):
-    """A ``Value`` of a ``ctypes.Structure``: its fields, recorded, and no ``.value``."""
-
-    def __init__(
-        self, typecode_or_type: Any, *args: Any, lock: object = True, ctx: Any = None
-    ) -> None:
-        super().__init__(typecode_or_type, *args, lock=lock, ctx=ctx)
-        self._fields = tuple(field[0] for field in type(self._raw)._fields_)
+    """A ``Value`` of a ``ctypes.Structure``: its fields, recorded (``_class`` makes
+    them properties), and no ``.value``."""
 
     @property
     def value(self) -> Any:
@@ -260,25 +290,12 @@ class StructureValue(Value):
         self._trace.record(WRITE, 0, 1, self._raw, "value", new)
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        fields = self._fields
-        if name in fields:
-            index = fields.index(name)
-            return self._trace.record(READ, index, index + 1, self._raw, name)
         if name == "value":
             raise AttributeError(
-                f"a Value of {type(self._raw).__name__} has fields ({', '.join(fields)}), "
-                "not .value"
+                f"a Value of {type(self._raw).__name__} has fields "
+                f"({', '.join(self._fields)}), not .value"
             )
         return super().__getattr__(name)
-
-    def __setattr__(self, name: str, new: Any) -> None:
-        if name.startswith("_") or name == "value" or name not in self._fields:
-            object.__setattr__(self, name, new)
-            return
-        index = self._fields.index(name)
-        self._trace.record(WRITE, index, index + 1, self._raw, name, new)
 
     def _snapshot(self) -> Any:
         return tuple(getattr(self._raw, name) for name in self._fields)
@@ -289,15 +306,16 @@ class Array(Shared):
 
     _kind = "Array"
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         typecode_or_type: Any,
         size_or_initializer: Any,
         *,
         lock: object = True,
         ctx: Any = None,
-    ) -> None:
-        self._setup(sharedctypes.RawArray(typecode_or_type, size_or_initializer), lock, ctx)
+    ) -> Array:
+        raw = sharedctypes.RawArray(typecode_or_type, size_or_initializer)
+        return _new(Array, raw, lock, ctx)
 
     def __len__(self) -> int:
         return len(self._raw)
@@ -310,6 +328,7 @@ class Array(Shared):
         index = key + len(self._raw) if key < 0 else key
         return index, index + 1
 
+    # No __iter__: like multiprocessing's, these iterate through __getitem__.
     def __getitem__(self, key: int | slice) -> Any:
         lo, hi = self._span(key)
         return self._trace.record(READ, lo, hi, self._raw, key, item=True)
@@ -317,10 +336,6 @@ class Array(Shared):
     def __setitem__(self, key: int | slice, new: Any) -> None:
         lo, hi = self._span(key)
         self._trace.record(WRITE, lo, hi, self._raw, key, new, item=True)
-
-    def __iter__(self) -> Iterator[Any]:
-        for index in range(len(self)):
-            yield self[index]
 
     def _is_string(self) -> bool:
         return getattr(self._raw, "_type_", None) is ctypes.c_char
@@ -359,8 +374,68 @@ class Array(Shared):
     def _snapshot(self) -> Any:
         return self._raw.raw if self._is_string() else tuple(self._raw[:])
 
-    def __repr__(self) -> str:
-        return f"<pytest_mpcheck.Array wrapper for {self._raw!r}>"
+
+def _field(index: int, name: str) -> property:
+    """A Structure's field as a recorded attribute at location ``index``."""
+
+    def get(self: Shared) -> Any:
+        return self._trace.record(READ, index, index + 1, self._raw, name)
+
+    def put(self: Shared, new: Any) -> None:
+        self._trace.record(WRITE, index, index + 1, self._raw, name, new)
+
+    return property(get, put)
+
+
+#: The classes ``_class`` made, by its arguments.
+_CLASSES: dict[tuple[type[Shared], type[Any], bool], type[Any]] = {}
+
+
+def _class(base: type[Shared], ctype: type[Any], locked: bool) -> type[Any]:
+    """The class of a ``base`` object over memory of ``ctype``, made once.
+
+    With a lock, a ``Synchronized`` wrapper.  Without, a ``Raw`` subclass of
+    ``ctype`` with its name, so that it is a ctypes object wherever that shows
+    (``isinstance``, ``repr``, ``memoryview``, ``ctypes.addressof``) while
+    reads and writes go through the recorded accessors.  A Structure's fields
+    are properties, which also hide the ctypes ones of a raw object.
+    """
+    key = (base, ctype, locked)
+    made = _CLASSES.get(key)
+    if made is not None:
+        return made
+    namespace: dict[str, Any] = {"_base": base}
+    if base is StructureValue:
+        fields = tuple(field[0] for field in ctype._fields_)
+        namespace["_fields"] = fields
+        namespace.update((name, _field(index, name)) for index, name in enumerate(fields))
+    if locked:
+        made = type(base._kind, (Synchronized, base), namespace)
+    else:
+        namespace.update(__module__=ctype.__module__, __qualname__=ctype.__qualname__)
+        made = types.new_class(
+            ctype.__name__, (Raw, base, ctype), exec_body=lambda ns: ns.update(namespace)
+        )
+    _CLASSES[key] = made
+    return made
+
+
+def _instance(base: type[_Kind], locked: bool, state: dict[str, Any]) -> _Kind:
+    """A ``base`` object over ``state["_raw"]`` with ``state`` as its attributes: how
+    one starts (the raw object alone) and how a child rebuilds one (all of them)."""
+    raw = state["_raw"]
+    cls = _class(base, type(raw), locked)
+    obj: _Kind = object.__new__(cls) if locked else cls.from_buffer(raw)
+    obj.__dict__.update(state)
+    return obj
+
+
+def _new(base: type[_Kind], raw: Any, lock: object, ctx: Any) -> _Kind:
+    """A new ``base`` object over the shared ctypes object ``raw``, guarded as ``lock`` says
+    (a new lock made by ``ctx``, if given)."""
+    obj = _instance(base, lock is not False, {"_raw": raw})
+    obj._setup(lock, ctx)
+    return obj
 
 
 # What the checks read and do to a shared object, without reaching into it.
@@ -389,7 +464,7 @@ def stop_tracing(obj: Shared) -> None:
 
 def describe_shared(path: str, obj: Shared) -> str:
     """How a message names it: where it was found, its kind and type."""
-    raw = obj.get_obj()
+    raw = obj._raw
     if isinstance(obj, Array):
         return f"{path} (Array of {raw._type_.__name__} x{len(raw)})"
     return f"{path} (Value of {type(raw).__name__})"
