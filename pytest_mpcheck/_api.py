@@ -19,7 +19,7 @@ from typing import Any
 from ._checks.equivalence import check_map_equal
 from ._checks.instrument import Instrumented
 from ._checks.shared import Array, Lock, RLock, Shared, Value
-from ._checks.stress import StressReport, check_stress
+from ._checks.stress import StressReport, check_stress, plan_stress
 from ._engine.pools import engine
 from ._errors import MpCheckError
 from ._model import Found
@@ -223,23 +223,25 @@ class MpCheck:
 
         Per start method, ``processes`` processes (reused across rounds) are
         released together by a barrier each round.  Before each round the
-        instrumented ``Value``/``Array`` objects in ``args`` are reset to their
-        initial values; after it, ``expect()`` (if given) must be truthy or
-        raise ``AssertionError``, and the access trace is analyzed.  Raises an
-        ``MpCheckError`` subclass for a lost update (a write based on a stale
-        read), an unguarded read-modify-write of a location several processes
-        write, a failed ``expect``, the target raising in a child, a hang or a
-        dead process.  Returns what a passing run covered.
+        instrumented ``Value``/``Array`` objects that ``args`` hold are reset to
+        their initial values: they are found in lists, tuples, dicts, sets and
+        deques, and in the attributes, dataclass fields and ``__slots__`` of
+        objects, up to 4 steps below each argument.  After each round,
+        ``expect()`` (if given) must be truthy or raise ``AssertionError``, and
+        the access trace is analyzed.
+        Raises an ``MpCheckError`` subclass for a lost update (a write based on a
+        stale read), an unguarded read-modify-write of a location several
+        processes write, a failed ``expect``, the target raising in a child, a
+        hang or a dead process.  Returns what a passing run covered.
         """
         __tracebackhide__ = True
         settings = self._resolved(start_methods)
         workers = settings.processes if processes is None else parse_processes(processes)
         count = settings.rounds if rounds is None else parse_rounds(rounds)
         with _checking("stress", settings, workers, rounds=count):
+            plan = plan_stress(target, args, expect)
             try:
-                report = check_stress(
-                    target, args, processes=workers, rounds=count, expect=expect, settings=settings
-                )
+                report = check_stress(plan, processes=workers, rounds=count, settings=settings)
             except Found as found:
                 raise _error(found) from None
         _note(report.summary())

@@ -16,7 +16,18 @@ import time
 import pytest
 
 import pytest_mpcheck
-from _stress_targets import add_locked, add_once, add_once_locked, add_under, add_unlocked
+from _stress_targets import (
+    Held,
+    add_boxed,
+    add_boxed_locked,
+    add_boxed_under_its_lock,
+    add_locked,
+    add_once,
+    add_once_locked,
+    add_under,
+    add_unlocked,
+    boxed,
+)
 from _support import (
     METHODS,
     SUBPROCESS_TIMEOUT,
@@ -273,6 +284,108 @@ def test_a_semaphore_used_as_a_lock_is_never_blamed(kind: str, method: str) -> N
             start_methods=method,
             expect=lambda counter=counter: counter.value == 20,
         )
+
+
+# --- shared objects wherever the arguments hold them --------------------------------
+
+#: How each way of packing a counter into an argument names it in messages.
+BOXES = {
+    "attribute": "args[0].counter",
+    "dataclass": "args[0].counter",
+    "slot": "args[0].counter",
+    "inherited-slot": "args[0].counter",
+    "namedtuple": "args[0].counter",  # arrives as itself, not as a plain tuple
+    "property": "args[0].counter",  # its class has properties that raise when read
+    "nested": "args[0]['x'][1]",
+}
+
+
+@pytest.mark.usefixtures("pools")
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("shape", list(BOXES))
+def test_a_locked_counter_held_in_an_argument_is_reset_each_round(shape: str, method: str) -> None:
+    counter = pytest_mpcheck.Value("i", 0)
+    report = pytest_mpcheck.stress(
+        add_boxed_locked,
+        boxed(shape, counter),
+        processes=2,
+        rounds=3,
+        start_methods=method,
+        expect=lambda: counter.value == 20,
+    )
+    assert report.objects == 1
+
+
+@pytest.mark.usefixtures("pools")
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("shape", list(BOXES))
+def test_an_unlocked_counter_held_in_an_argument_is_a_race_named_by_its_path(
+    shape: str, method: str
+) -> None:
+    counter = pytest_mpcheck.Value("i", 0)
+    with pytest.raises(pytest_mpcheck.RaceError) as raised:
+        pytest_mpcheck.stress(
+            add_boxed,
+            boxed(shape, counter),
+            processes=2,
+            rounds=3,
+            start_methods=method,
+            expect=lambda: counter.value == 20,
+        )
+    assert f"{BOXES[shape]} (Value of c_int).value" in str(raised.value).splitlines()[0]
+
+
+@pytest.mark.usefixtures("pools")
+@pytest.mark.parametrize("method", METHODS)
+def test_a_cycle_in_the_arguments_ends_the_search_and_each_object_counts_once(
+    method: str,
+) -> None:
+    counter = pytest_mpcheck.Value("i", 0)
+    box = Held(counter)
+    boxes: list[object] = [box]
+    boxes.append(boxes)
+    box.me = box  # type: ignore[attr-defined]
+    box.boxes = boxes  # type: ignore[attr-defined]
+    report = pytest_mpcheck.stress(
+        add_boxed_locked,
+        box,
+        processes=2,
+        rounds=3,
+        start_methods=method,
+        expect=lambda: counter.value == 20,
+    )
+    assert report.objects == 1
+
+
+@pytest.mark.usefixtures("pools")
+@pytest.mark.parametrize("method", METHODS)
+def test_a_plain_lock_in_an_argument_object_is_left_alone_and_never_blamed(method: str) -> None:
+    # The check wraps plain locks in lists, tuples and dicts, never in the
+    # user's objects: this one stays a lock it cannot see, and correct code
+    # guarded by it is no finding.
+    lock = multiprocessing.get_context("spawn").Lock()
+    counter = pytest_mpcheck.Value("i", 0, lock=False)
+    box = Held(counter)
+    box.lock = lock  # type: ignore[attr-defined]
+    pytest_mpcheck.stress(
+        add_boxed_under_its_lock,
+        box,
+        processes=2,
+        rounds=3,
+        start_methods=method,
+        expect=lambda: counter.value == 20,
+    )
+    assert box.lock is lock  # type: ignore[attr-defined]
+
+
+@pytest.mark.usefixtures("pools")
+@pytest.mark.parametrize("method", [method for method in METHODS if method != "fork"])
+def test_a_fork_context_lock_in_an_argument_object_is_named_by_its_path(method: str) -> None:
+    box = Held(pytest_mpcheck.Value("i", 0, lock=False))
+    box.lock = multiprocessing.get_context("fork").Lock()  # type: ignore[attr-defined]
+    with pytest.raises(pytest_mpcheck.UnpicklableError) as raised:
+        pytest_mpcheck.stress(add_boxed, box, processes=2, rounds=1, start_methods=method)
+    assert "culprit: args[0].lock is a lock made by the fork context" in str(raised.value)
 
 
 # --- correct patterns never fail; their broken twins do -----------------------------
@@ -754,8 +867,7 @@ ROUNDS = """
         counter = mpcheck.Value("i", 0)
         calls = []
         report = mpcheck.stress(
-            nothing,
-            counter,
+                    counter,
             processes=1,
             start_methods=METHOD,
             expect=lambda: calls.append(1) or True,

@@ -34,6 +34,7 @@ __all__ = [
     "describe_shared",
     "location_name",
     "reset",
+    "semaphore_of",
     "snapshot",
     "trace_records",
 ]
@@ -356,6 +357,17 @@ def snapshot(obj: Shared) -> Any:
 def trace_records(obj: Shared) -> Records:
     """Its recorded accesses as they stand now; ``.events()`` decodes them, oldest first."""
     return obj._trace.records()
+
+
+def semaphore_of(value: Any) -> Any:
+    """The semaphore under a ``multiprocessing`` lock, one of ours, or a shared object's own
+    lock (which tells the context that made it); None for anything else."""
+    # type(), not isinstance(): the values are the user's, and a proxy may claim any __class__.
+    if issubclass(type(value), Shared):
+        value = value._lock
+    if issubclass(type(value), Lock):
+        value = value._lock
+    return value._semlock if issubclass(type(value), synchronize.SemLock) else None
 
 
 def describe_shared(path: str, obj: Shared) -> str:
