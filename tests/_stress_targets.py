@@ -137,6 +137,14 @@ def add_boxed_under_its_lock(box: Any, times: int = 10) -> None:
             box.counter.value += 1
 
 
+def fail(_: Any) -> None:
+    raise ValueError("the target failed")
+
+
+def nothing(*_: Any) -> None:
+    pass
+
+
 # --- instrument(): unchanged library code ---------------------------------------
 
 

@@ -8,10 +8,12 @@ show that the broken programs fail in every run, not once in a while.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import multiprocessing
 import re
 import textwrap
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -27,6 +29,8 @@ from _stress_targets import (
     add_under,
     add_unlocked,
     boxed,
+    fail,
+    nothing,
 )
 from _support import (
     METHODS,
@@ -39,6 +43,7 @@ from _support import (
 from pytest_mpcheck._report.messages import (
     EXPECT_FAILED,
     LOST_UPDATE,
+    NO_SHARED_OBJECT,
     TARGET_RAISED,
     TIMEOUT,
     UNGUARDED_UPDATE,
@@ -386,6 +391,79 @@ def test_a_fork_context_lock_in_an_argument_object_is_named_by_its_path(method: 
     with pytest.raises(pytest_mpcheck.UnpicklableError) as raised:
         pytest_mpcheck.stress(add_boxed, box, processes=2, rounds=1, start_methods=method)
     assert "culprit: args[0].lock is a lock made by the fork context" in str(raised.value)
+
+
+# --- no shared object: a warning, and the run still checks what it can ----------------
+
+
+def _warned_at_stress(warned: pytest.WarningsRecorder, test: Callable[..., object]) -> None:
+    """One MpCheckWarning with our message, attributed to the line of ``test`` that calls stress."""
+    lines, start = inspect.getsourcelines(test)
+    line = start + next(number for number, text in enumerate(lines) if ".stress(" in text)
+    assert [type(w.message) for w in warned] == [pytest_mpcheck.MpCheckWarning]
+    (warning,) = warned
+    assert str(warning.message).startswith(NO_SHARED_OBJECT), warning.message
+    assert "mpcheck.Value/Array" in str(warning.message)
+    assert (warning.filename, warning.lineno) == (__file__, line)
+
+
+@pytest.mark.usefixtures("pools")
+@pytest.mark.parametrize("method", METHODS)
+def test_stress_without_a_shared_object_warns_and_still_reports_the_target_raising(
+    method: str,
+) -> None:
+    with (
+        pytest.warns(pytest_mpcheck.MpCheckWarning) as warned,
+        pytest.raises(pytest_mpcheck.TargetError, match="the target failed"),
+    ):
+        pytest_mpcheck.stress(fail, 5, processes=2, rounds=2, start_methods=method)
+    _warned_at_stress(
+        warned, test_stress_without_a_shared_object_warns_and_still_reports_the_target_raising
+    )
+
+
+@pytest.mark.usefixtures("pools")
+def test_stress_without_a_shared_object_warns_once_and_runs_every_round(
+    mpcheck: pytest_mpcheck.MpCheck,
+) -> None:
+    calls: list[int] = []
+
+    def expect() -> bool:
+        calls.append(1)
+        return True
+
+    with pytest.warns(pytest_mpcheck.MpCheckWarning) as warned:
+        report = mpcheck.stress(nothing, [1], {"x": 2}, processes=2, rounds=2, expect=expect)
+    _warned_at_stress(warned, test_stress_without_a_shared_object_warns_once_and_runs_every_round)
+    assert report.objects == 0
+    assert len(calls) == 2 * len(METHODS)
+
+
+BLIND = """
+    def count(numbers):
+        pass
+
+
+    def test_blind(mpcheck):
+        mpcheck.stress(count, [1, 2], processes=1, rounds=1, start_methods={method!r})
+"""
+
+
+def test_the_warning_shows_in_pytests_summary_at_the_users_line(
+    pytester: pytest.Pytester,
+) -> None:
+    source = BLIND.format(method=METHODS[0])
+    result = run_pytest(pytester, source)
+    result.assert_outcomes(passed=1, warnings=1)
+    line = line_of(source, "mpcheck.stress(")
+    result.stdout.fnmatch_lines(
+        [
+            "*= warnings summary =*",
+            f"*test_the_warning_shows*.py:{line}: MpCheckWarning: "
+            + fnmatch_escape(NO_SHARED_OBJECT)
+            + "*",
+        ]
+    )
 
 
 # --- correct patterns never fail; their broken twins do -----------------------------
@@ -867,7 +945,8 @@ ROUNDS = """
         counter = mpcheck.Value("i", 0)
         calls = []
         report = mpcheck.stress(
-                    counter,
+            nothing,
+            counter,
             processes=1,
             start_methods=METHOD,
             expect=lambda: calls.append(1) or True,

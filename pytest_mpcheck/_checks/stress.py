@@ -41,6 +41,7 @@ from pytest_mpcheck._model import (
     Found,
     LostUpdate,
     MemberDied,
+    NothingShared,
     PickleProblem,
     RaceFinding,
     StressFinding,
@@ -107,6 +108,12 @@ class StressPlan:
     reached: Reach
     #: The shared objects to reset before each round and analyze after it, with their paths.
     shared: tuple[tuple[str, Shared], ...]
+
+    def nothing_shared(self) -> NothingShared | None:
+        """What was searched, if the arguments hold no shared object; else None."""
+        if self.shared:
+            return None
+        return NothingShared(self.name, len(self.args), DEPTH, self.reached.cut)
 
 
 def plan_stress(
