@@ -383,14 +383,29 @@ def test_a_plain_lock_in_an_argument_object_is_left_alone_and_never_blamed(metho
     assert box.lock is lock  # type: ignore[attr-defined]
 
 
+def _fork_made(holder: str) -> tuple[object, ...]:
+    """Stress arguments holding a lock of the fork context the way ``holder`` names."""
+    fork = multiprocessing.get_context("fork")
+    counter = pytest_mpcheck.Value("i", 0, lock=False)
+    if holder == "attribute":
+        box = Held(counter)
+        box.lock = fork.Lock()  # type: ignore[attr-defined]
+        return (box,)
+    return (counter, fork.Value("i", 0) if holder == "value" else fork.Condition())
+
+
 @pytest.mark.usefixtures("pools")
 @pytest.mark.parametrize("method", [method for method in METHODS if method != "fork"])
-def test_a_fork_context_lock_in_an_argument_object_is_named_by_its_path(method: str) -> None:
-    box = Held(pytest_mpcheck.Value("i", 0, lock=False))
-    box.lock = multiprocessing.get_context("fork").Lock()  # type: ignore[attr-defined]
+@pytest.mark.parametrize(
+    ("holder", "path"),
+    [("attribute", "args[0].lock"), ("value", "args[1]"), ("condition", "args[1]")],
+)
+def test_a_fork_context_lock_among_the_arguments_is_named_by_its_path(
+    holder: str, path: str, method: str
+) -> None:
     with pytest.raises(pytest_mpcheck.UnpicklableError) as raised:
-        pytest_mpcheck.stress(add_boxed, box, processes=2, rounds=1, start_methods=method)
-    assert "culprit: args[0].lock is a lock made by the fork context" in str(raised.value)
+        pytest_mpcheck.stress(nothing, *_fork_made(holder), processes=2, start_methods=method)
+    assert f"culprit: {path} is a lock made by the fork context" in str(raised.value)
 
 
 # --- no shared object: a warning, and the run still checks what it can ----------------

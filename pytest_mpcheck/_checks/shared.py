@@ -359,13 +359,18 @@ def trace_records(obj: Shared) -> Records:
     return obj._trace.records()
 
 
+# What keeps its lock in ``_lock``: objects of ours and of multiprocessing.
+_LOCK_HOLDERS = (Shared, Lock, sharedctypes.SynchronizedBase, synchronize.Condition)
+
+
 def semaphore_of(value: Any) -> Any:
-    """The semaphore under a ``multiprocessing`` lock, one of ours, or a shared object's own
-    lock (which tells the context that made it); None for anything else."""
+    """The semaphore under a lock, which tells the context that made it; None if no lock.
+
+    A ``multiprocessing`` lock holds one; our ``Lock``, a shared object (ours or
+    ``multiprocessing``'s) and a ``Condition`` hold a lock in ``_lock``.
+    """
     # type(), not isinstance(): the values are the user's, and a proxy may claim any __class__.
-    if issubclass(type(value), Shared):
-        value = value._lock
-    if issubclass(type(value), Lock):
+    while issubclass(type(value), _LOCK_HOLDERS):
         value = value._lock
     return value._semlock if issubclass(type(value), synchronize.SemLock) else None
 
