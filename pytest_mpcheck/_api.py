@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,12 +20,12 @@ from typing import Any
 from ._checks.equivalence import check_map_equal
 from ._checks.instrument import Instrumented
 from ._checks.shared import Array, Lock, RLock, Shared, Value
-from ._checks.stress import StressReport, check_stress
+from ._checks.stress import StressReport, check_stress, plan_stress
 from ._engine.pools import engine
-from ._errors import MpCheckError
+from ._errors import MpCheckError, MpCheckWarning
 from ._model import Found
 from ._report.advice import SCRIPT, Advice
-from ._report.messages import error_for
+from ._report.messages import error_for, no_shared_object_message
 from ._report.summary import make_record
 from ._settings import (
     Settings,
@@ -223,23 +224,29 @@ class MpCheck:
 
         Per start method, ``processes`` processes (reused across rounds) are
         released together by a barrier each round.  Before each round the
-        instrumented ``Value``/``Array`` objects in ``args`` are reset to their
-        initial values; after it, ``expect()`` (if given) must be truthy or
-        raise ``AssertionError``, and the access trace is analyzed.  Raises an
-        ``MpCheckError`` subclass for a lost update (a write based on a stale
-        read), an unguarded read-modify-write of a location several processes
-        write, a failed ``expect``, the target raising in a child, a hang or a
-        dead process.  Returns what a passing run covered.
+        instrumented ``Value``/``Array`` objects that ``args`` hold are reset to
+        their initial values: they are found in lists, tuples, dicts, sets and
+        deques, and in the attributes, dataclass fields and ``__slots__`` of
+        objects, up to 4 steps below each argument (an ``MpCheckWarning`` says
+        when there is none).  After each round, ``expect()`` (if given) must be
+        truthy or raise ``AssertionError``, and the access trace is analyzed.
+        Raises an ``MpCheckError`` subclass for a lost update (a write based on a
+        stale read), an unguarded read-modify-write of a location several
+        processes write, a failed ``expect``, the target raising in a child, a
+        hang or a dead process.  Returns what a passing run covered.
         """
         __tracebackhide__ = True
         settings = self._resolved(start_methods)
         workers = settings.processes if processes is None else parse_processes(processes)
         count = settings.rounds if rounds is None else parse_rounds(rounds)
         with _checking("stress", settings, workers, rounds=count):
+            plan = plan_stress(target, args, expect)
+            blind = plan.nothing_shared()
+            if blind is not None:
+                # Before the run, so that it shows whatever the run finds; at the caller's line.
+                warnings.warn(no_shared_object_message(blind), MpCheckWarning, stacklevel=2)
             try:
-                report = check_stress(
-                    target, args, processes=workers, rounds=count, expect=expect, settings=settings
-                )
+                report = check_stress(plan, processes=workers, rounds=count, settings=settings)
             except Found as found:
                 raise _error(found) from None
         _note(report.summary())

@@ -2,7 +2,8 @@
 
 ``MpCheckError`` subclasses ``AssertionError`` so pytest reports a finding as a
 test failure (not an error), and so ``pytest.raises(AssertionError)`` and
-Hypothesis' shrinking treat it like any failed assertion.
+Hypothesis' shrinking treat it like any failed assertion.  A check that can
+run but sees less than it could says so with an ``MpCheckWarning``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ __all__ = [
     "LeakError",
     "LostUpdateError",
     "MpCheckError",
+    "MpCheckWarning",
     "NondeterministicError",
     "RaceError",
     "ResultMismatchError",
@@ -106,5 +108,15 @@ class TargetError(MpCheckError):
 
 class LeakError(MpCheckError):
     """A test left processes, semaphores or shared memory behind."""
+
+    __module__ = "pytest_mpcheck"
+
+
+class MpCheckWarning(UserWarning):
+    """A check ran but could see less than it should: its message says why and what to do.
+
+    ``stress`` warns when its arguments hold no ``mpcheck.Value`` or ``Array``: nothing
+    is reset between rounds, and lost updates cannot be seen.
+    """
 
     __module__ = "pytest_mpcheck"

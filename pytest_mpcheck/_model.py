@@ -27,6 +27,7 @@ __all__ = [
     "Mismatch",
     "MultisetMismatch",
     "Nondeterminism",
+    "NothingShared",
     "PickleProblem",
     "RaceFinding",
     "Raised",
@@ -347,6 +348,18 @@ class BlockTimeout:
 StressFinding = (
     RaceFinding | ExpectFailure | TargetRaised | StressTimeout | MemberDied | BlockTimeout
 )
+
+
+@dataclass(frozen=True)
+class NothingShared:
+    """Not a finding: a stress check whose arguments hold no shared object, and what was
+    searched (the arguments, to ``depth`` steps below each; ``cut`` is the first value
+    whose contents the search's bounds left out, if any)."""
+
+    target: str
+    arguments: int
+    depth: int
+    cut: str | None
 
 
 class Found(Exception):

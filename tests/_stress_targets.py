@@ -15,7 +15,8 @@ import sys
 import time
 import warnings
 from collections.abc import Iterator
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 # --- stress targets -------------------------------------------------------------
 
@@ -48,6 +49,103 @@ def add_under(counter: Any, guard: Any, times: int = 10) -> None:
     for _ in range(times):
         with guard:
             counter.value += 1
+
+
+# --- shared objects held by the user's objects --------------------------------------
+
+
+class Held:
+    """A library's wrapper keeping its Value in an attribute."""
+
+    def __init__(self, counter: Any) -> None:
+        self.counter = counter
+
+
+@dataclass
+class Fields:
+    name: str
+    counter: Any
+
+
+class Slot:
+    __slots__ = ("counter",)
+
+    def __init__(self, counter: Any) -> None:
+        self.counter = counter
+
+
+class InheritedSlot(Slot):
+    """Its counter lives in a slot its base class declares."""
+
+    __slots__ = ("spare",)
+
+
+class Named(NamedTuple):
+    name: str
+    counter: Any
+
+
+class Touchy:
+    """Holds the counter in an attribute; reading any of its properties fails."""
+
+    def __init__(self, counter: Any) -> None:
+        self.counter = counter
+
+    @property
+    def _lock(self) -> Any:
+        raise RuntimeError("the property _lock was read")
+
+    @property
+    def value(self) -> Any:
+        raise RuntimeError("the property value was read")
+
+
+def boxed(shape: str, counter: Any) -> Any:
+    """``counter`` packed the way ``shape`` names, as a stress argument."""
+    if shape == "nested":
+        return {"x": [None, counter]}
+    boxes = {
+        "attribute": Held,
+        "dataclass": lambda counter: Fields("hits", counter),
+        "slot": Slot,
+        "inherited-slot": InheritedSlot,
+        "namedtuple": lambda counter: Named("hits", counter),
+        "property": Touchy,
+    }
+    return boxes[shape](counter)
+
+
+def _unboxed(box: Any) -> Any:
+    return box["x"][1] if isinstance(box, dict) else box.counter
+
+
+def add_boxed(box: Any, times: int = 10) -> None:
+    """The guide's counter with the lock missing, wherever the box keeps it."""
+    counter = _unboxed(box)
+    for _ in range(times):
+        counter.value += 1
+
+
+def add_boxed_locked(box: Any, times: int = 10) -> None:
+    counter = _unboxed(box)
+    for _ in range(times):
+        with counter.get_lock():
+            counter.value += 1
+
+
+def add_boxed_under_its_lock(box: Any, times: int = 10) -> None:
+    """Increments of a raw value under a plain lock, both held by the box."""
+    for _ in range(times):
+        with box.lock:
+            box.counter.value += 1
+
+
+def fail(_: Any) -> None:
+    raise ValueError("the target failed")
+
+
+def nothing(*_: Any) -> None:
+    pass
 
 
 # --- instrument(): unchanged library code ---------------------------------------

@@ -19,6 +19,7 @@ from pytest_mpcheck import (
     ExceptionMismatchError,
     MpCheck,
     MpCheckError,
+    MpCheckWarning,
     NondeterministicError,
     ResultMismatchError,
     UnpicklableError,
@@ -38,6 +39,7 @@ FINDINGS = [
 PUBLIC = {
     "MpCheck",
     "MpCheckError",
+    "MpCheckWarning",
     "ResultMismatchError",
     "ExceptionMismatchError",
     "UnpicklableError",
@@ -70,6 +72,12 @@ def test_every_finding_is_an_assertion_error() -> None:
         assert error.__module__ == "pytest_mpcheck"
     with pytest.raises(AssertionError, match="boom"):
         raise ResultMismatchError("boom")
+
+
+def test_the_warning_is_a_user_warning_of_the_package() -> None:
+    assert issubclass(MpCheckWarning, UserWarning)
+    assert not issubclass(MpCheckWarning, MpCheckError)
+    assert MpCheckWarning.__module__ == "pytest_mpcheck"
 
 
 def test_plugin_is_cheap_to_import() -> None:

@@ -34,6 +34,7 @@ from pytest_mpcheck._model import (
     Mismatch,
     MultisetMismatch,
     Nondeterminism,
+    NothingShared,
     PickleProblem,
     RaceFinding,
     Raised,
@@ -69,6 +70,7 @@ from pytest_mpcheck._report.messages import (
     error_for,
     format_finding,
     leak_message,
+    no_shared_object_message,
     short_repr,
 )
 
@@ -320,6 +322,23 @@ def test_leak_message_in_warn_mode_touches_nothing() -> None:
     text = leak_message("t.py::test_x", LEAKS, released=False)
     assert "  They were left as they are (warn changes nothing)." in text.splitlines()
     assert "killed" not in text
+
+
+def test_no_shared_object_says_what_was_searched_and_what_to_do() -> None:
+    text = no_shared_object_message(NothingShared("count", 2, 4, None))
+    assert text.startswith(f"{messages.NO_SHARED_OBJECT} (target: count): it searched the 2 ")
+    assert "lists, tuples, dicts, sets and deques" in text
+    assert "instance __dict__, dataclass fields, __slots__), up to 4 steps below" in text
+    assert "module globals are not searched" in text
+    assert "only expect(), exceptions, crashes and hangs are checked" in text
+    assert "mpcheck.Value/Array (or inside `with mpcheck.instrument():`)" in text
+    assert "pass it, or an object that holds it, to stress as an argument" in text
+    assert "stopped" not in text
+
+
+def test_no_shared_object_names_where_the_bounds_stopped_the_search() -> None:
+    text = no_shared_object_message(NothingShared("count", 1, 4, "args[0].a.b.c.d"))
+    assert "; the search stopped at args[0].a.b.c.d, whose contents were not all searched" in text
 
 
 # --- every finding has one registration, and every formatter its test --------------------

@@ -8,15 +8,30 @@ show that the broken programs fail in every run, not once in a while.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import multiprocessing
 import re
 import textwrap
 import time
+from collections.abc import Callable
 
 import pytest
 
 import pytest_mpcheck
-from _stress_targets import add_locked, add_once, add_once_locked, add_under, add_unlocked
+from _stress_targets import (
+    Held,
+    add_boxed,
+    add_boxed_locked,
+    add_boxed_under_its_lock,
+    add_locked,
+    add_once,
+    add_once_locked,
+    add_under,
+    add_unlocked,
+    boxed,
+    fail,
+    nothing,
+)
 from _support import (
     METHODS,
     SUBPROCESS_TIMEOUT,
@@ -28,6 +43,7 @@ from _support import (
 from pytest_mpcheck._report.messages import (
     EXPECT_FAILED,
     LOST_UPDATE,
+    NO_SHARED_OBJECT,
     TARGET_RAISED,
     TIMEOUT,
     UNGUARDED_UPDATE,
@@ -277,6 +293,196 @@ def test_a_semaphore_used_as_a_lock_is_never_blamed(kind: str, method: str) -> N
             start_methods=method,
             expect=lambda counter=counter: counter.value == 20,
         )
+
+
+# --- shared objects wherever the arguments hold them --------------------------------
+
+#: How each way of packing a counter into an argument names it in messages.
+BOXES = {
+    "attribute": "args[0].counter",
+    "dataclass": "args[0].counter",
+    "slot": "args[0].counter",
+    "inherited-slot": "args[0].counter",
+    "namedtuple": "args[0].counter",  # arrives as itself, not as a plain tuple
+    "property": "args[0].counter",  # its class has properties that raise when read
+    "nested": "args[0]['x'][1]",
+}
+
+
+@pytest.mark.usefixtures("pools")
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("shape", list(BOXES))
+def test_a_locked_counter_held_in_an_argument_is_reset_each_round(shape: str, method: str) -> None:
+    counter = pytest_mpcheck.Value("i", 0)
+    report = pytest_mpcheck.stress(
+        add_boxed_locked,
+        boxed(shape, counter),
+        processes=2,
+        rounds=3,
+        start_methods=method,
+        expect=lambda: counter.value == 20,
+    )
+    assert report.objects == 1
+
+
+@pytest.mark.usefixtures("pools")
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("shape", list(BOXES))
+def test_an_unlocked_counter_held_in_an_argument_is_a_race_named_by_its_path(
+    shape: str, method: str
+) -> None:
+    counter = pytest_mpcheck.Value("i", 0)
+    with pytest.raises(pytest_mpcheck.RaceError) as raised:
+        pytest_mpcheck.stress(
+            add_boxed,
+            boxed(shape, counter),
+            processes=2,
+            rounds=3,
+            start_methods=method,
+            expect=lambda: counter.value == 20,
+        )
+    assert f"{BOXES[shape]} (Value of c_int).value" in str(raised.value).splitlines()[0]
+
+
+@pytest.mark.usefixtures("pools")
+@pytest.mark.parametrize("method", METHODS)
+def test_a_cycle_in_the_arguments_ends_the_search_and_each_object_counts_once(
+    method: str,
+) -> None:
+    counter = pytest_mpcheck.Value("i", 0)
+    box = Held(counter)
+    boxes: list[object] = [box]
+    boxes.append(boxes)
+    box.me = box  # type: ignore[attr-defined]
+    box.boxes = boxes  # type: ignore[attr-defined]
+    report = pytest_mpcheck.stress(
+        add_boxed_locked,
+        box,
+        processes=2,
+        rounds=3,
+        start_methods=method,
+        expect=lambda: counter.value == 20,
+    )
+    assert report.objects == 1
+
+
+@pytest.mark.usefixtures("pools")
+@pytest.mark.parametrize("method", METHODS)
+def test_a_plain_lock_in_an_argument_object_is_left_alone_and_never_blamed(method: str) -> None:
+    # The check wraps plain locks in lists, tuples and dicts, never in the
+    # user's objects: this one stays a lock it cannot see, and correct code
+    # guarded by it is no finding.
+    lock = multiprocessing.get_context("spawn").Lock()
+    counter = pytest_mpcheck.Value("i", 0, lock=False)
+    box = Held(counter)
+    box.lock = lock  # type: ignore[attr-defined]
+    pytest_mpcheck.stress(
+        add_boxed_under_its_lock,
+        box,
+        processes=2,
+        rounds=3,
+        start_methods=method,
+        expect=lambda: counter.value == 20,
+    )
+    assert box.lock is lock  # type: ignore[attr-defined]
+
+
+def _fork_made(holder: str) -> tuple[object, ...]:
+    """Stress arguments holding a lock of the fork context the way ``holder`` names."""
+    fork = multiprocessing.get_context("fork")
+    counter = pytest_mpcheck.Value("i", 0, lock=False)
+    if holder == "attribute":
+        box = Held(counter)
+        box.lock = fork.Lock()  # type: ignore[attr-defined]
+        return (box,)
+    return (counter, fork.Value("i", 0) if holder == "value" else fork.Condition())
+
+
+@pytest.mark.usefixtures("pools")
+@pytest.mark.parametrize("method", [method for method in METHODS if method != "fork"])
+@pytest.mark.parametrize(
+    ("holder", "path"),
+    [("attribute", "args[0].lock"), ("value", "args[1]"), ("condition", "args[1]")],
+)
+def test_a_fork_context_lock_among_the_arguments_is_named_by_its_path(
+    holder: str, path: str, method: str
+) -> None:
+    with pytest.raises(pytest_mpcheck.UnpicklableError) as raised:
+        pytest_mpcheck.stress(nothing, *_fork_made(holder), processes=2, start_methods=method)
+    assert f"culprit: {path} is a lock made by the fork context" in str(raised.value)
+
+
+# --- no shared object: a warning, and the run still checks what it can ----------------
+
+
+def _warned_at_stress(warned: pytest.WarningsRecorder, test: Callable[..., object]) -> None:
+    """One MpCheckWarning with our message, attributed to the line of ``test`` that calls stress."""
+    lines, start = inspect.getsourcelines(test)
+    line = start + next(number for number, text in enumerate(lines) if ".stress(" in text)
+    assert [type(w.message) for w in warned] == [pytest_mpcheck.MpCheckWarning]
+    (warning,) = warned
+    assert str(warning.message).startswith(NO_SHARED_OBJECT), warning.message
+    assert "mpcheck.Value/Array" in str(warning.message)
+    assert (warning.filename, warning.lineno) == (__file__, line)
+
+
+@pytest.mark.usefixtures("pools")
+@pytest.mark.parametrize("method", METHODS)
+def test_stress_without_a_shared_object_warns_and_still_reports_the_target_raising(
+    method: str,
+) -> None:
+    with (
+        pytest.warns(pytest_mpcheck.MpCheckWarning) as warned,
+        pytest.raises(pytest_mpcheck.TargetError, match="the target failed"),
+    ):
+        pytest_mpcheck.stress(fail, 5, processes=2, rounds=2, start_methods=method)
+    _warned_at_stress(
+        warned, test_stress_without_a_shared_object_warns_and_still_reports_the_target_raising
+    )
+
+
+@pytest.mark.usefixtures("pools")
+def test_stress_without_a_shared_object_warns_once_and_runs_every_round(
+    mpcheck: pytest_mpcheck.MpCheck,
+) -> None:
+    calls: list[int] = []
+
+    def expect() -> bool:
+        calls.append(1)
+        return True
+
+    with pytest.warns(pytest_mpcheck.MpCheckWarning) as warned:
+        report = mpcheck.stress(nothing, [1], {"x": 2}, processes=2, rounds=2, expect=expect)
+    _warned_at_stress(warned, test_stress_without_a_shared_object_warns_once_and_runs_every_round)
+    assert report.objects == 0
+    assert len(calls) == 2 * len(METHODS)
+
+
+BLIND = """
+    def count(numbers):
+        pass
+
+
+    def test_blind(mpcheck):
+        mpcheck.stress(count, [1, 2], processes=1, rounds=1, start_methods={method!r})
+"""
+
+
+def test_the_warning_shows_in_pytests_summary_at_the_users_line(
+    pytester: pytest.Pytester,
+) -> None:
+    source = BLIND.format(method=METHODS[0])
+    result = run_pytest(pytester, source)
+    result.assert_outcomes(passed=1, warnings=1)
+    line = line_of(source, "mpcheck.stress(")
+    result.stdout.fnmatch_lines(
+        [
+            "*= warnings summary =*",
+            f"*test_the_warning_shows*.py:{line}: MpCheckWarning: "
+            + fnmatch_escape(NO_SHARED_OBJECT)
+            + "*",
+        ]
+    )
 
 
 # --- correct patterns never fail; their broken twins do -----------------------------

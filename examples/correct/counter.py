@@ -8,6 +8,8 @@ target or as the processes of ``count_words``; none of them loses an update:
 * ``worker_with_lock``: a raw value (``lock=False``) guarded by a separate
   lock;
 * ``fill_own_slot``: each process writes only its own slot of an array;
+* ``record_hits``: a counter kept inside a library's object (``Tally``),
+  updated under the value's own lock;
 * ``count_words``: library code that creates its own shared ``Value`` and
   its own processes; ``instrument()`` checks it unchanged.
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import multiprocessing
 from collections.abc import Sequence
+from dataclasses import dataclass
 from multiprocessing.context import BaseContext
 from typing import Any
 
@@ -41,6 +44,24 @@ def fill_own_slot(next_slot: Any, slots: Any) -> None:
         next_slot.value += 1
     for _ in range(100):
         slots[mine] += 1
+
+
+@dataclass
+class Tally:
+    """A library's counter: a shared ``Value`` kept in an object."""
+
+    name: str
+    count: Any  # a Value("i", 0)
+
+    def add(self, amount: int = 1) -> None:
+        with self.count.get_lock():
+            self.count.value += amount
+
+
+def record_hits(tally: Tally) -> None:
+    """Add 1 to ``tally`` 100 times."""
+    for _ in range(100):
+        tally.add()
 
 
 def _add_words(total: Any, text: str) -> None:

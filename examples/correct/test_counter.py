@@ -7,7 +7,7 @@ import multiprocessing
 import pytest
 import pytest_mpcheck
 
-from counter import count_words, fill_own_slot, worker, worker_with_lock
+from counter import Tally, count_words, fill_own_slot, record_hits, worker, worker_with_lock
 
 TEXTS = ["the quick brown fox", "jumps over", "the lazy dog", "again"]
 
@@ -35,6 +35,13 @@ def test_each_process_writes_its_own_slot(mpcheck):
     mpcheck.stress(
         fill_own_slot, next_slot, slots, processes=4, expect=lambda: slots[:] == [100] * 4
     )
+
+
+def test_counter_kept_in_an_object(mpcheck):
+    # stress finds the Value inside the Tally it is given (args[0].count): it is
+    # reset before each round and traced, like a Value passed on its own.
+    tally = Tally("hits", mpcheck.Value("i", 0))
+    mpcheck.stress(record_hits, tally, processes=4, expect=lambda: tally.count.value == 400)
 
 
 @pytest.mark.parametrize("method", pytest_mpcheck.available_start_methods())

@@ -41,6 +41,7 @@ __all__ = [
     "describe_shared",
     "location_name",
     "reset",
+    "semaphore_of",
     "snapshot",
     "stop_tracing",
     "trace_records",
@@ -460,6 +461,22 @@ def stop_tracing(obj: Shared) -> None:
     """From now on it acts as the ``multiprocessing`` object it stands in for: no record,
     no noise (after an ``instrument()`` block)."""
     obj._trace.stop()
+
+
+# What keeps its lock in ``_lock``: objects of ours and of multiprocessing.
+_LOCK_HOLDERS = (Shared, Lock, sharedctypes.SynchronizedBase, synchronize.Condition)
+
+
+def semaphore_of(value: Any) -> Any:
+    """The semaphore under a lock, which tells the context that made it; None if no lock.
+
+    A ``multiprocessing`` lock holds one; our ``Lock``, a shared object (ours or
+    ``multiprocessing``'s) and a ``Condition`` hold a lock in ``_lock``.
+    """
+    # type(), not isinstance(): the values are the user's, and a proxy may claim any __class__.
+    while issubclass(type(value), _LOCK_HOLDERS):
+        value = value._lock
+    return value._semlock if issubclass(type(value), synchronize.SemLock) else None
 
 
 def describe_shared(path: str, obj: Shared) -> str:

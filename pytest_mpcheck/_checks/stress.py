@@ -1,7 +1,8 @@
 """The stress check: run a target in real processes, round after round, and read the trace.
 
 Per start method: one crew of processes (reused across rounds), and per
-round: reset the instrumented objects found in the arguments, release the
+round: reset the instrumented objects the arguments hold (found by the walk
+of ``reach``: in containers and in the user's objects), release the
 crew together, wait, record the outcome, call ``expect()``, and analyze each
 object's trace for lost and unguarded updates.  Seeded noise after reads
 widens read→write windows so that lost updates show, while the unguarded-
@@ -11,15 +12,17 @@ update rule catches a missing lock even in a round the timing spared.
 from __future__ import annotations
 
 import functools
+import itertools
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing import synchronize
 from typing import Any
 
 from pytest_mpcheck._checks.pickling import describe_object, find_problem
 from pytest_mpcheck._checks.races import analyze, shortfall, worst_loss
+from pytest_mpcheck._checks.reach import DEPTH, ITEMS, Reach, entries, reach
 from pytest_mpcheck._checks.shared import (
     Lock,
     RLock,
@@ -27,6 +30,7 @@ from pytest_mpcheck._checks.shared import (
     describe_shared,
     location_name,
     reset,
+    semaphore_of,
     snapshot,
     trace_records,
 )
@@ -37,6 +41,7 @@ from pytest_mpcheck._model import (
     Found,
     LostUpdate,
     MemberDied,
+    NothingShared,
     PickleProblem,
     RaceFinding,
     StressFinding,
@@ -51,7 +56,7 @@ from pytest_mpcheck._trace.locks import BOOK, register_own_lock
 from pytest_mpcheck._trace.policy import start_round
 from pytest_mpcheck._trace.ring import Records
 
-__all__ = ["StressReport", "check_stress", "member_hooks"]
+__all__ = ["StressPlan", "StressReport", "check_stress", "member_hooks", "plan_stress"]
 
 # Once a round has failed, further rounds run for this long only: enough for an
 # outcome histogram, short enough that a failure is reported fast.
@@ -92,80 +97,109 @@ def member_hooks(seed: int) -> tuple[Callable[[int, int], None], Callable[..., N
     return functools.partial(start_round, seed), register_own_lock
 
 
-def _walk(value: Any, path: str, depth: int = 0) -> Iterator[tuple[str, Any]]:
-    """``value`` and what it holds in lists, tuples and dicts, with access paths."""
-    yield path, value
-    if depth >= 2:
-        return
-    if isinstance(value, (list, tuple)):
-        for index, item in enumerate(value):
-            yield from _walk(item, f"{path}[{index}]", depth + 1)
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield from _walk(item, f"{path}[{key!r}]", depth + 1)
+@dataclass(frozen=True)
+class StressPlan:
+    """A stress check ready to run: the arguments as the processes get them, and what they hold."""
+
+    target: Callable[..., Any]
+    name: str
+    args: tuple[Any, ...]
+    expect: Callable[[], Any] | None
+    reached: Reach
+    #: The shared objects to reset before each round and analyze after it, with their paths.
+    shared: tuple[tuple[str, Shared], ...]
+
+    def nothing_shared(self) -> NothingShared | None:
+        """What was searched, if the arguments hold no shared object; else None."""
+        if self.shared:
+            return None
+        return NothingShared(self.name, len(self.args), DEPTH, self.reached.cut)
 
 
-def _known_locks(args: tuple[Any, ...]) -> tuple[Any, ...]:
-    """Wrap plain ``multiprocessing`` locks passed as arguments so their use is seen."""
-
-    def wrap(value: Any) -> Any:
-        if isinstance(value, synchronize.RLock):
-            return RLock(value)
-        if isinstance(value, synchronize.Lock):
-            return Lock(value)
-        if isinstance(value, list):
-            return [wrap(item) for item in value]
-        if isinstance(value, tuple):
-            return tuple(wrap(item) for item in value)
-        if isinstance(value, dict):
-            return {key: wrap(item) for key, item in value.items()}
-        return value
-
-    return tuple(wrap(arg) for arg in args)
-
-
-def _fork_lock_in(args: tuple[Any, ...], method: str) -> PickleProblem | None:
-    """A lock made by the fork context among the arguments, which a spawn/forkserver
-    child cannot use (Python 3.11+ refuses to send it; 3.10 sends it and the child
-    crashes)."""
-    for path, value in _walk(args, "args"):
-        for lock in (value, getattr(value, "_lock", None)):
-            inner = getattr(lock, "_lock", lock)
-            semlock = getattr(inner, "_semlock", None)
-            if semlock is not None and getattr(semlock, "name", "") is None:
-                return PickleProblem(
-                    path,
-                    "a lock made by the fork context",
-                    f"a lock created by the fork context cannot be shared with {method} processes",
-                    "create it with mpcheck.Lock()/RLock() (usable under every start method) "
-                    f"or multiprocessing.get_context({method!r}).Lock()",
-                    "SemLock created in a fork context",
-                )
-    return None
-
-
-def check_stress(
-    target: Callable[..., Any],
-    args: tuple[Any, ...],
-    *,
-    processes: int,
-    rounds: int,
-    expect: Callable[[], Any] | None,
-    settings: Settings,
-) -> StressReport:
-    """Raise ``Found`` with a finding on a race, a failed ``expect`` or a crash."""
-    __tracebackhide__ = True
+def plan_stress(
+    target: Callable[..., Any], args: tuple[Any, ...], expect: Callable[[], Any] | None
+) -> StressPlan:
+    """Check the call and find the shared objects and locks the arguments hold."""
     if not callable(target):
         raise TypeError(f"target must be callable, not {type(target).__name__}")
     if expect is not None and not callable(expect):
         raise TypeError(f"expect must be None or a callable, not {type(expect).__name__}")
     args = _known_locks(args)
-    shared = [(path, value) for path, value in _walk(args, "args") if isinstance(value, Shared)]
+    reached = reach(args)
+    shared = tuple(
+        (path, value) for path, value in reached.values if issubclass(type(value), Shared)
+    )
     name = getattr(target, "__qualname__", None) or repr(target)
+    return StressPlan(target, name, args, expect, reached, shared)
+
+
+def _known_locks(args: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Wrap plain ``multiprocessing`` locks passed as arguments so their use is seen.
+
+    A lock in a list, tuple or dict is wrapped in a copy of that container, one
+    wrapper per lock wherever it appears; containers that hold none pass as they
+    are.  A lock inside any other object stays: the object is the user's, not
+    ours to change.  The analysis cannot see such a lock, so it never blames
+    the accesses the lock guards.
+    """
+    done: dict[int, Any] = {}
+
+    def wrap(value: Any, depth: int) -> Any:
+        if id(value) in done:
+            return done[id(value)]
+        done[id(value)] = value  # a cycle back into a container being copied keeps the original
+        new = value
+        if issubclass(type(value), synchronize.RLock):
+            new = RLock(value)
+        elif issubclass(type(value), synchronize.Lock):
+            new = Lock(value)
+        elif type(value) in (list, tuple, dict) and depth < DEPTH:
+            changed = {
+                key: wrapped
+                for key, item in itertools.islice(entries(value), ITEMS)
+                if (wrapped := wrap(item, depth + 1)) is not item
+            }
+            if type(value) is dict and changed:
+                new = {**value, **changed}
+            elif changed:
+                items = list(value)
+                for index, item in changed.items():
+                    items[index] = item
+                new = items if type(value) is list else tuple(items)
+        done[id(value)] = new
+        return new
+
+    return tuple(wrap(arg, 0) for arg in args)
+
+
+def _fork_lock_in(reached: Reach, method: str) -> PickleProblem | None:
+    """A lock made by the fork context among the arguments, which a spawn/forkserver
+    child cannot use (Python 3.11+ refuses to send it; 3.10 sends it and the child
+    crashes)."""
+    for path, value in reached.values:
+        semlock = semaphore_of(value)
+        if semlock is not None and getattr(semlock, "name", "") is None:
+            return PickleProblem(
+                path,
+                "a lock made by the fork context",
+                f"a lock created by the fork context cannot be shared with {method} processes",
+                "create it with mpcheck.Lock()/RLock() (usable under every start method) "
+                f"or multiprocessing.get_context({method!r}).Lock()",
+                "SemLock created in a fork context",
+            )
+    return None
+
+
+def check_stress(
+    plan: StressPlan, *, processes: int, rounds: int, settings: Settings
+) -> StressReport:
+    """Raise ``Found`` with a finding on a race, a failed ``expect`` or a crash."""
+    __tracebackhide__ = True
+    target, args = plan.target, plan.args
     for method in settings.start_methods:
-        run = StressRun(method, processes, rounds, settings.seed, name)
+        run = StressRun(method, processes, rounds, settings.seed, plan.name)
         if method != "fork":
-            problem = find_problem(target, "target") or _fork_lock_in(args, method)
+            problem = find_problem(target, "target") or _fork_lock_in(plan.reached, method)
             if problem is not None:
                 if problem.where.startswith("target"):
                     found = Unpicklable(
@@ -175,10 +209,14 @@ def check_stress(
                     found = Unpicklable("arguments", problem, None, None, args, "", method=method)
                 raise Found(found)
         deadline = time.monotonic() + settings.timeout  # each start method has the whole timeout
-        finding = _stress_method(method, run, target, args, shared, expect, deadline, settings)
+        finding = _stress_method(
+            method, run, target, args, plan.shared, plan.expect, deadline, settings
+        )
         if finding is not None:
             raise Found(finding)
-    return StressReport(name, processes, rounds, settings.start_methods, settings.seed, len(shared))
+    return StressReport(
+        plan.name, processes, rounds, settings.start_methods, settings.seed, len(plan.shared)
+    )
 
 
 def _stress_method(
@@ -186,7 +224,7 @@ def _stress_method(
     run: StressRun,
     target: Callable[..., Any],
     args: tuple[Any, ...],
-    shared: list[tuple[str, Shared]],
+    shared: tuple[tuple[str, Shared], ...],
     expect: Callable[[], Any] | None,
     deadline: float,
     settings: Settings,

@@ -38,6 +38,7 @@ from pytest_mpcheck._model import (
     Mismatch,
     MultisetMismatch,
     Nondeterminism,
+    NothingShared,
     RaceFinding,
     Raised,
     Result,
@@ -64,6 +65,7 @@ __all__ = [
     "LOST_UPDATE",
     "MULTISET_MISMATCH",
     "NONDETERMINISTIC",
+    "NO_SHARED_OBJECT",
     "RESULT_MISMATCH",
     "TARGET_RAISED",
     "TIMEOUT",
@@ -75,6 +77,7 @@ __all__ = [
     "format_finding",
     "leak_error",
     "leak_message",
+    "no_shared_object_message",
     "short_repr",
 ]
 
@@ -91,6 +94,7 @@ LOST_UPDATE = "lost update"
 UNGUARDED_UPDATE = "unguarded read-modify-write"
 EXPECT_FAILED = "expect() failed after a stress round"
 TARGET_RAISED = "the stress target raised in a child process"
+NO_SHARED_OBJECT = "stress found no mpcheck Value or Array in its arguments"
 
 _REPR_LIMIT = 160
 _TRACE_LINES = 12
@@ -611,6 +615,25 @@ def leak_message(test: str, leaks: Sequence[Leak], released: bool) -> str:
         "@pytest.mark.mpcheck(leak_check=...) relaxes this check."
     )
     return "\n".join(lines)
+
+
+def no_shared_object_message(search: NothingShared) -> str:
+    """Why a stress check without a shared object checks less, and how to give it one."""
+    cut = (
+        f"; the search stopped at {search.cut}, whose contents were not all searched"
+        if search.cut is not None
+        else ""
+    )
+    return (
+        f"{NO_SHARED_OBJECT} (target: {search.target}): it searched the {search.arguments} "
+        "argument(s), the items of lists, tuples, dicts, sets and deques, and the attributes "
+        "of objects (instance __dict__, dataclass fields, __slots__), up to "
+        f"{search.depth} steps below each argument{cut}; module globals are not searched. "
+        "Without a shared object nothing is reset between rounds and lost updates cannot be "
+        "seen: only expect(), exceptions, crashes and hangs are checked. Create the shared "
+        "state with mpcheck.Value/Array (or inside `with mpcheck.instrument():`) and pass "
+        "it, or an object that holds it, to stress as an argument."
+    )
 
 
 def format_finding(
