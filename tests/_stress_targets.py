@@ -345,6 +345,20 @@ def pool_call(method: str, via: str, func: Any) -> Any:
     raise ValueError(via)
 
 
+def foreign_after_calm(into: Any) -> None:
+    """In a fresh process: an access with nothing foreign, then the same under a lock of
+    the user's made afterwards; what each record says of foreign locks (sent on
+    ``into``, a pipe: a queue would be a primitive of the user's from the start)."""
+    import pytest_mpcheck
+
+    counter = pytest_mpcheck.Value("i", 0, lock=False)
+    counter.value  # noqa: B018
+    users = multiprocessing.get_context("spawn").Lock()
+    with users:
+        counter.value += 1
+    into.send([event.foreign for event in counter._trace.events()])
+
+
 # --- shared objects used from child processes -----------------------------------
 
 

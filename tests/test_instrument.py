@@ -254,10 +254,11 @@ def test_a_hang_in_the_block_is_a_timeout_with_stacks_and_nothing_left_running(
     with (
         pytest.raises(pytest_mpcheck.CheckTimeoutError) as caught,
         forking_quietly(),
-        check.instrument(),
+        check.instrument() as created,
     ):
         pool_of_naps(method, 600)
     assert time.monotonic() - started < 30
+    assert created == []  # the pool's lock that stopping it needs is its own, not ours
     message = str(caught.value)
     assert message.startswith(f"{TIMEOUT} after 2s in an instrument() block"), message
     assert "  this process:" in message

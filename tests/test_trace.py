@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 import pytest_mpcheck
+from _stress_targets import foreign_after_calm
 from pytest_mpcheck import _model
 from pytest_mpcheck._model import WRITE
 from pytest_mpcheck._trace import codec, policy as policy_module
@@ -200,3 +201,17 @@ def test_an_interrupted_acquire_leaves_nothing_booked_as_held() -> None:
     with pytest.raises(KeyboardInterrupt), guard:
         pass
     assert BOOK.held == before
+
+
+def test_a_users_lock_made_after_an_access_with_nothing_foreign_is_still_seen() -> None:
+    ctx = multiprocessing.get_context("spawn")
+    receiver, sender = ctx.Pipe(duplex=False)
+    child = ctx.Process(target=foreign_after_calm, args=(sender,))
+    child.start()
+    try:
+        assert receiver.poll(60)
+        assert receiver.recv() == [False, True, True]
+    finally:
+        child.join(60)
+        receiver.close()
+        sender.close()

@@ -298,8 +298,11 @@ class Observed:
         join = original.__func__
 
         def join_exited(workers: list[Any]) -> bool:
-            exited = [worker for worker in workers if worker.exitcode is not None]
+            # The workers it removed are the ones that exited: read after the call, since
+            # one may exit while it runs.
+            before = list(workers)
             cleaned: bool = join(workers)
+            exited = [worker for worker in before if worker not in workers]
             owner = next((pool for pool in list(self._pools) if pool._pool is workers), None)
             if owner is not None and exited:
                 self._died(owner, exited)

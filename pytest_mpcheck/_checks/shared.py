@@ -92,30 +92,32 @@ class Lock:
         BOOK.released(self._id)
 
     def __enter__(self) -> bool:
-        BOOK.acquired(self._id)  # a blocking acquire either succeeds or raises
+        lock_id = self._id
+        BOOK.acquired(lock_id)  # a blocking acquire either succeeds or raises
         try:
             self._lock.acquire()
         except BaseException:
-            BOOK.released(self._id)
+            BOOK.released(lock_id)
             raise
-        acquired(self._id)
+        acquired(lock_id)
         return True
 
-    def __exit__(self, *exc_info: object) -> None:
-        releasing(self._id)
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        lock_id = self._id
+        releasing(lock_id)
         self._lock.release()
-        BOOK.released(self._id)
+        BOOK.released(lock_id)
 
     def itself(self) -> Lock:
         """What ``get_lock()`` of the object it guards returns."""
         return self
 
-    def __getattr__(self, name: str) -> Any:
-        """What else the wrapped lock has (``_semlock``...): code built on locks, such as
-        ``multiprocessing``'s ``Condition`` given this lock, reads it."""
-        if name.startswith("__") or name == "_lock":
-            raise AttributeError(name)
-        return getattr(self._lock, name)
+    @property
+    def _semlock(self) -> Any:
+        """The wrapped lock's semaphore: ``multiprocessing``'s ``Condition``, given this
+        lock, reads it.  (A property, not ``__getattr__``: that would slow down every
+        attribute read of every lock.)"""
+        return self._lock._semlock
 
     def __repr__(self) -> str:
         return f"<pytest_mpcheck.{type(self).__name__} {self._lock!r}>"
@@ -195,12 +197,18 @@ class Shared:
     def _snapshot(self) -> Any:
         raise NotImplementedError
 
-    def __getattr__(self, name: str) -> Any:
-        """Only reached when an attribute is missing (a lock=False object's
-        ``get_obj``/``get_lock``, a Structure's ``value``): say why."""
-        if name in ("get_obj", "get_lock", "acquire", "release"):
-            raise AttributeError(_NO_LOCK.format(self._kind))
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+def _lockless() -> Any:
+    """A member a ``lock=False`` object does not have (``hasattr()`` is False), saying why.
+
+    A property, not ``__getattr__``: a class with ``__getattr__`` has every attribute
+    read of its objects take the slow path, and these are read on every access.
+    """
+
+    def missing(self: Shared) -> Any:
+        raise AttributeError(_NO_LOCK.format(self._kind))
+
+    return property(missing)
 
 
 class Synchronized(Shared):
@@ -248,6 +256,8 @@ class Raw(Shared):
         """A private copy of the memory, as ``copy.copy`` makes of any ctypes object."""
         return copy.copy(self._raw)
 
+    get_obj = get_lock = acquire = release = _lockless()
+
 
 class Value(Shared):
     """Drop-in for ``multiprocessing.Value``: ``.value`` (or a Structure's fields), recorded.
@@ -283,20 +293,15 @@ class StructureValue(Value):
 
     @property
     def value(self) -> Any:
-        raise AttributeError("value")  # __getattr__ explains
+        raise AttributeError(
+            f"a Value of {type(self._raw).__name__} has fields "
+            f"({', '.join(self._fields)}), not .value"
+        )
 
     @value.setter
     def value(self, new: Any) -> None:
         # As on a plain value: stored on the raw object (ctypes lets it), recorded.
         self._trace.record(WRITE, 0, 1, self._raw, "value", new)
-
-    def __getattr__(self, name: str) -> Any:
-        if name == "value":
-            raise AttributeError(
-                f"a Value of {type(self._raw).__name__} has fields "
-                f"({', '.join(self._fields)}), not .value"
-            )
-        return super().__getattr__(name)
 
     def _snapshot(self) -> Any:
         return tuple(getattr(self._raw, name) for name in self._fields)
@@ -341,14 +346,9 @@ class Array(Shared):
     def _is_string(self) -> bool:
         return getattr(self._raw, "_type_", None) is ctypes.c_char
 
-    def __getattr__(self, name: str) -> Any:
-        if name in ("value", "raw") and not self._is_string():
-            raise AttributeError(f"only char arrays have .{name}")
-        return super().__getattr__(name)
-
     def _whole(self, attribute: str) -> Any:
         if not self._is_string():
-            raise AttributeError(attribute)  # __getattr__ explains
+            raise AttributeError(f"only char arrays have .{attribute}")
         return self._trace.record(READ, 0, len(self._raw), self._raw, attribute)
 
     def _set_whole(self, attribute: str, new: Any) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import multiprocessing.connection
+import multiprocessing.synchronize
 import os
 import signal
 import sys
@@ -241,11 +242,13 @@ def fresh_task_lock(pool: Any) -> None:
     An idle worker holds that lock while it waits for a task; one killed while
     holding it would make ``Pool.terminate()`` (and the pool's exit handler) wait
     for it forever.  ``terminate()`` only drains the queue, so a fresh lock is safe.
+    The lock's class, not the context's factory, which an ``instrument()`` block
+    replaces: ``terminate()`` keeps this lock, and it is the pool's own.
     """
     inqueue = getattr(pool, "_inqueue", None)
     context = getattr(pool, "_ctx", None)
     if inqueue is not None and hasattr(inqueue, "_rlock") and context is not None:
-        inqueue._rlock = context.Lock()
+        inqueue._rlock = multiprocessing.synchronize.Lock(ctx=context.get_context())
 
 
 def kill_tree(pids: Iterable[int]) -> None:

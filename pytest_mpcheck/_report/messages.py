@@ -54,7 +54,7 @@ from pytest_mpcheck._model import (
     Unpicklable,
 )
 from pytest_mpcheck._report.advice import PYTEST, Advice
-from pytest_mpcheck._report.witness import histogram, witness_table
+from pytest_mpcheck._report.witness import histogram, local_path, witness_table
 
 __all__ = [
     "DAEMONIC",
@@ -137,7 +137,8 @@ def _chunks(run: Run) -> str:
 
 
 def _context(run: Run) -> str:
-    called = f", called at {run.site}" if run.site else ""
+    path, _, line = run.site.rpartition(":")
+    called = f", called at {local_path(path)}:{line}" if run.site else ""
     return (
         f"start method: {run.method}, via: {run.via}, processes: {run.processes}, "
         f"chunksize: {_chunks(run)}, function: {run.func}{called}"

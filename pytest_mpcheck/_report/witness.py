@@ -7,20 +7,22 @@ from collections.abc import Sequence
 
 from pytest_mpcheck._model import READ, Event
 
-__all__ = ["histogram", "witness_table"]
+__all__ = ["histogram", "local_path", "witness_table"]
 
 _CELL = 34
 
 
-def _where(event: Event) -> str:
-    path = event.file
+def local_path(path: str) -> str:
+    """A source path as the user reads it: relative to the current directory when under it."""
     try:
         relative = os.path.relpath(path)
     except ValueError:
-        relative = path
-    if not relative.startswith(".."):
-        path = relative
-    return f"{path}:{event.line}"
+        return path
+    return path if relative.startswith("..") else relative
+
+
+def _where(event: Event) -> str:
+    return f"{local_path(event.file)}:{event.line}"
 
 
 def _process_name(event: Event, ordinals: dict[int, int]) -> str:

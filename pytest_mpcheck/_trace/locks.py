@@ -48,7 +48,9 @@ class LockBook:
     are not ours; ``hidden`` says a lock we cannot inspect exists (a manager's
     proxy); ``synced`` says this process used a primitive of the user's since
     its round began.  ``held_record`` and ``holding`` are kept up to date on
-    every acquire and release, so that an access reads them without work.
+    every acquire and release, so that an access reads them without work;
+    ``calm`` says, the same way, that nothing foreign can be held (set when that
+    was found, cleared by any change that could make it untrue).
     """
 
     def __init__(self) -> None:
@@ -59,6 +61,7 @@ class LockBook:
         # The foreign locks to inspect on each access, recomputed when the sets change;
         # weak, so that watching a lock never keeps it (and its semaphore) alive.
         self.suspects: list[weakref.ref[Any]] | None = None
+        self.calm = False
         self.fresh()
 
     def fresh(self) -> None:
@@ -113,9 +116,14 @@ class LockBook:
 
     def register(self, *locks: Any) -> None:
         self.ours.update(locks)
-        self.suspects = None
+        self.unsettle()
         for lock in locks:
             _unwatch_acquire(lock)
+
+    def unsettle(self) -> None:
+        """The primitives known changed: which to inspect is to be found again."""
+        self.suspects = None
+        self.calm = False
 
     def foreign_lock_held(self) -> bool:
         """Whether something the trace cannot see may order this process's accesses."""
@@ -124,9 +132,14 @@ class LockBook:
         suspects = self.suspects
         if suspects is None:
             self.watch()
+            if self.hidden:
+                return True
             suspects = self.suspects = [
                 weakref.ref(lock) for lock in self.foreign if lock not in self.ours
             ]
+        if not suspects:
+            self.calm = True
+            return False
         for ref in suspects:
             lock = ref()
             try:
@@ -153,11 +166,13 @@ class LockBook:
                     _watch_acquire(obj)
             elif isinstance(obj, proxy):
                 self.hidden = True
+                self.calm = False
         _watch_new_semlocks()
 
     def used(self, lock: Any) -> None:
         if lock not in self.ours:
             self.synced = True
+            self.calm = False
 
 
 #: This process's book: one object for the life of the process, refreshed in a forked child.
@@ -180,7 +195,7 @@ def _watch_new_semlocks() -> None:
     def make_methods(self: Any) -> None:
         original(self)
         BOOK.foreign.add(self)
-        BOOK.suspects = None
+        BOOK.unsettle()
         _watch_acquire(self)
 
     def enter(self: Any) -> Any:

@@ -142,7 +142,6 @@ class Trace:
                 kind, ival, fval = INT, value, 0.0
             else:
                 kind, ival, fval = encode_value(value)
-            suspects = process.suspects
             count = self._count
             step = count.value
             _pack_into(
@@ -159,9 +158,7 @@ class Trace:
                 file_id,
                 frame.f_lineno,
                 # No call while nothing may be foreign: the common case.
-                process.hidden
-                or process.synced
-                or ((suspects is None or bool(suspects)) and process.foreign_lock_held()),
+                not process.calm and process.foreign_lock_held(),
                 process.holding,
                 process.held_record,
             )
