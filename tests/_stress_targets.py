@@ -282,6 +282,13 @@ def square(x: int) -> int:
     return x * x
 
 
+def square_slowly_at_three(x: int) -> int:
+    """``square``, slow on 3: the other worker is done, and leaves, while 3 runs."""
+    if x == 3:
+        time.sleep(0.5)
+    return x * x
+
+
 def pid_of(x: int) -> int:
     """A function whose result depends on the process that runs it: never the same
     in a worker as in the test process."""
@@ -335,6 +342,11 @@ def pool_call(method: str, via: str, func: Any) -> Any:
             return sorted(pool.imap_unordered(func, range(4)))
         if via == "map_async":
             return pool.map_async(func, range(4)).get(30)
+        if via == "map_async, close, join":
+            result = pool.map_async(func, range(4))
+            pool.close()  # each worker leaves once no task is left for it
+            pool.join()
+            return result.get(30)
         if via == "apply_async":
             return pool.apply_async(func, (3,)).get(30)
         if via == "apply":

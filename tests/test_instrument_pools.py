@@ -22,6 +22,7 @@ from _stress_targets import (
     pid_of,
     pool_call,
     square,
+    square_slowly_at_three,
 )
 from pytest_mpcheck._checks.leaks import helper_pids
 from pytest_mpcheck._engine.supervise import descendants
@@ -39,6 +40,7 @@ VIAS = [
     "imap",
     "imap_unordered",
     "map_async",
+    "map_async, close, join",
     "starmap",
     "apply",
     "apply_async",
@@ -51,6 +53,7 @@ EXPECTED = {
     "imap": [0, 1, 4, 9],
     "imap_unordered": [0, 1, 4, 9],
     "map_async": [0, 1, 4, 9],
+    "map_async, close, join": [0, 1, 4, 9],
     "starmap": [3, 7],
     "apply": 9,
     "apply_async": 9,
@@ -88,7 +91,7 @@ def test_a_result_that_differs_from_the_sequential_one_fails_when_the_block_ends
     headline, context = str(caught.value).splitlines()[:2]
     assert headline.startswith(MULTISET_MISMATCH if via == "imap_unordered" else RESULT_MISMATCH)
     pool = "ProcessPoolExecutor" if via.startswith("executor") else "Pool"
-    assert f"via: {pool}.{via.split(' ')[0].split('.')[-1]}," in context
+    assert f"via: {pool}.{via.split(' ')[0].split('.')[-1].rstrip(',')}," in context
     assert "called at " in context
     assert "_stress_targets.py:" in context  # the line of the library that made the call
     assert os.getpid() not in (result if isinstance(result, list) else [result])
@@ -112,6 +115,13 @@ def test_a_worker_that_dies_fails_the_block_at_once_and_leaves_nothing(
     assert message.startswith(WORKER_CRASH), message
     assert "function: exit_on_two, called at " in message
     assert set(descendants(os.getpid())) - before <= helper_pids()
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_workers_that_leave_a_closed_pool_are_not_taken_for_dead(method: str) -> None:
+    with forking_quietly(), _check().instrument():
+        result = pool_call(method, "map_async, close, join", square_slowly_at_three)
+    assert result == [0, 1, 4, 9]
 
 
 @pytest.mark.parametrize("method", METHODS)
