@@ -276,3 +276,30 @@ def test_the_same_code_that_finishes_in_time_passes_and_leaves_nothing(method: s
     with forking_quietly(), check.instrument():
         assert pool_of_naps(method, 0) == [0, 0]
     assert _children() - before <= helper_pids()
+
+
+def _pool_methods() -> list[object]:
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing.pool import Pool
+    from multiprocessing.process import BaseProcess
+
+    return [Pool.map, Pool.imap, Pool.apply_async, ProcessPoolExecutor.submit, BaseProcess.start]
+
+
+def test_a_block_that_cannot_start_leaves_everything_as_it_was(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import signal
+    import subprocess
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise OSError("no processes left")
+
+    factories, methods = _factories(), _pool_methods()
+    handler = signal.getsignal(signal.SIGUSR2)
+    monkeypatch.setattr(subprocess, "Popen", refuse)
+    with pytest.raises(OSError, match="no processes left"), pytest_mpcheck.instrument():
+        pass
+    assert _factories() == factories
+    assert _pool_methods() == methods
+    assert signal.getsignal(signal.SIGUSR2) == handler

@@ -80,7 +80,7 @@ def _made_by_machinery() -> bool:
 _OVERRUN_SIGNAL = getattr(signal, "SIGUSR2", None)
 #: The watchdog: a process of its own, since a thread of ours would make every fork of
 #: the code under test warn (Python 3.12+), and a timer signal is pytest-timeout's.
-_WATCHDOG = "import os, signal, sys, time; time.sleep(float(sys.argv[1])); os.kill({}, {})"
+_WATCHDOG = "import os, sys, time; time.sleep(float(sys.argv[1])); os.kill({}, {})"
 
 
 class _Overran(BaseException):
@@ -108,6 +108,10 @@ class _Watchdog:
         self._previous: Any = None
         self._process: subprocess.Popen[bytes] | None = None
         self._start = multiprocessing.process.BaseProcess.start
+
+    def start(self) -> None:
+        """Arm the processes started from now on, and start the watchdog process;
+        ``close()`` undoes whatever part of this was done."""
         stack_dir = self._stack_dir.path
         start = self._start
 
@@ -120,10 +124,11 @@ class _Watchdog:
         multiprocessing.process.BaseProcess.start = armed_start  # type: ignore[method-assign,assignment]
         if _OVERRUN_SIGNAL is None or threading.current_thread() is not threading.main_thread():
             return
-        self._previous = signal.signal(_OVERRUN_SIGNAL, self._overran)
+        # A handler installed outside Python reads as None: it comes back as the default.
+        self._previous = signal.signal(_OVERRUN_SIGNAL, self._overran) or signal.SIG_DFL
         code = _WATCHDOG.format(os.getpid(), int(_OVERRUN_SIGNAL))
         self._process = subprocess.Popen(
-            [sys.executable, "-I", "-S", "-c", code, repr(timeout)],
+            [sys.executable, "-I", "-S", "-c", code, repr(self.timeout)],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -151,6 +156,7 @@ class _Watchdog:
         if self._process is not None:
             self._process.kill()
             self._process.wait()
+        if self._previous is not None:
             signal.signal(_OVERRUN_SIGNAL, self._previous)  # type: ignore[arg-type]
         multiprocessing.process.BaseProcess.start = self._start  # type: ignore[method-assign]
         self._stack_dir.close()
@@ -181,6 +187,14 @@ class Instrumented:
         return factory
 
     def __enter__(self) -> list[Shared | Lock]:
+        try:
+            self._install()
+        except BaseException:
+            self._restore()
+            raise
+        return self.created
+
+    def _install(self) -> None:
         default = multiprocessing.context._default_context
         base = multiprocessing.context.BaseContext
         for name in _MAKERS:
@@ -196,10 +210,10 @@ class Instrumented:
         self._tracing.__enter__()
         self._observed.install()
         self._watchdog = _Watchdog(self._settings.timeout)
-        return self.created
+        self._watchdog.start()
 
-    def __exit__(self, exc_type: object, *exc_info: object) -> None:
-        __tracebackhide__ = True
+    def _restore(self) -> BlockTimeout | None:
+        """Undo whatever ``_install`` did, in reverse; the overrun finding, if any."""
         overran = None
         if self._watchdog is not None:
             self._watchdog.ending = True
@@ -212,9 +226,14 @@ class Instrumented:
         if self._tracing is not None:
             self._tracing.__exit__(None, None, None)
             self._tracing = None
-        shared = [obj for obj in self.created if isinstance(obj, Shared)]
-        for obj in shared:
-            stop_tracing(obj)
+        return overran
+
+    def __exit__(self, exc_type: object, *exc_info: object) -> None:
+        __tracebackhide__ = True
+        overran = self._restore()
+        for obj in self.created:
+            if isinstance(obj, Shared):
+                stop_tracing(obj)
         if overran is not None:
             raise Found(overran) from None
         raised = exc_info[0] if isinstance(exc_info[0], BaseException) else None
