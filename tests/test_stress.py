@@ -14,6 +14,7 @@ import re
 import textwrap
 import time
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -297,7 +298,22 @@ def test_a_semaphore_used_as_a_lock_is_never_blamed(kind: str, method: str) -> N
 
 # --- shared objects wherever the arguments hold them --------------------------------
 
+
 #: How each way of packing a counter into an argument names it in messages.
+def _twenty_times_two(
+    target: Callable[..., None], argument: object, counter: Any, method: str
+) -> pytest_mpcheck.StressReport:
+    """Three rounds of 2 processes x 10 increments through ``argument``: 20 when right."""
+    return pytest_mpcheck.stress(
+        target,
+        argument,
+        processes=2,
+        rounds=3,
+        start_methods=method,
+        expect=lambda: counter.value == 20,
+    )
+
+
 BOXES = {
     "attribute": "args[0].counter",
     "dataclass": "args[0].counter",
@@ -314,14 +330,7 @@ BOXES = {
 @pytest.mark.parametrize("shape", list(BOXES))
 def test_a_locked_counter_held_in_an_argument_is_reset_each_round(shape: str, method: str) -> None:
     counter = pytest_mpcheck.Value("i", 0)
-    report = pytest_mpcheck.stress(
-        add_boxed_locked,
-        boxed(shape, counter),
-        processes=2,
-        rounds=3,
-        start_methods=method,
-        expect=lambda: counter.value == 20,
-    )
+    report = _twenty_times_two(add_boxed_locked, boxed(shape, counter), counter, method)
     assert report.objects == 1
 
 
@@ -333,14 +342,7 @@ def test_an_unlocked_counter_held_in_an_argument_is_a_race_named_by_its_path(
 ) -> None:
     counter = pytest_mpcheck.Value("i", 0)
     with pytest.raises(pytest_mpcheck.RaceError) as raised:
-        pytest_mpcheck.stress(
-            add_boxed,
-            boxed(shape, counter),
-            processes=2,
-            rounds=3,
-            start_methods=method,
-            expect=lambda: counter.value == 20,
-        )
+        _twenty_times_two(add_boxed, boxed(shape, counter), counter, method)
     assert f"{BOXES[shape]} (Value of c_int).value" in str(raised.value).splitlines()[0]
 
 
@@ -355,14 +357,7 @@ def test_a_cycle_in_the_arguments_ends_the_search_and_each_object_counts_once(
     boxes.append(boxes)
     box.me = box  # type: ignore[attr-defined]
     box.boxes = boxes  # type: ignore[attr-defined]
-    report = pytest_mpcheck.stress(
-        add_boxed_locked,
-        box,
-        processes=2,
-        rounds=3,
-        start_methods=method,
-        expect=lambda: counter.value == 20,
-    )
+    report = _twenty_times_two(add_boxed_locked, box, counter, method)
     assert report.objects == 1
 
 
@@ -376,14 +371,7 @@ def test_a_plain_lock_in_an_argument_object_is_left_alone_and_never_blamed(metho
     counter = pytest_mpcheck.Value("i", 0, lock=False)
     box = Held(counter)
     box.lock = lock  # type: ignore[attr-defined]
-    pytest_mpcheck.stress(
-        add_boxed_under_its_lock,
-        box,
-        processes=2,
-        rounds=3,
-        start_methods=method,
-        expect=lambda: counter.value == 20,
-    )
+    _twenty_times_two(add_boxed_under_its_lock, box, counter, method)
     assert box.lock is lock  # type: ignore[attr-defined]
 
 

@@ -106,7 +106,7 @@ class Observed:
         self.broken: RunBroken | None = None
         self._saved: list[tuple[Any, str, Any]] = []
         self._pools: weakref.WeakSet[Any] = weakref.WeakSet()
-        self._iterators: dict[int, _Call] = {}
+        self._iterators: weakref.WeakKeyDictionary[Any, _Call] = weakref.WeakKeyDictionary()
         #: Per thread, how many noted calls are running: what they call on the pool in
         #: turn (``apply`` calls ``apply_async``, an executor's ``map`` calls ``submit``,
         #: through whatever a library wrapped around it) is theirs, not noted again.
@@ -238,14 +238,14 @@ class Observed:
                 pool, via, func, items, star=False, ordered=ordered, chunksize=chunksize
             )
             iterator = original(pool, func, items, chunksize)
-            self._iterators[id(iterator)] = noted
+            self._iterators[iterator] = noted
             return iterator
 
         return call
 
     def _next(self, original: Any) -> Any:
         def next_(iterator: Any, timeout: float | None = None) -> Any:
-            noted = self._iterators.get(id(iterator))
+            noted = self._iterators.get(iterator)
             try:
                 value = original(iterator, timeout)
             except StopIteration:
