@@ -63,11 +63,12 @@ SOURCE = """
 """
 
 
+@pytest.mark.parametrize("xdist", [(), ("-n", "2")], ids=["alone", "xdist"])
 def test_runs_once_per_method_and_finds_what_breaks_under_spawn(
-    pytester: pytest.Pytester,
+    pytester: pytest.Pytester, xdist: tuple[str, ...]
 ) -> None:
     pytester.makepyfile(registry=REGISTRY)
-    result = run_pytest(pytester, SOURCE, "-rA", "-p", "no:randomly")
+    result = run_pytest(pytester, SOURCE, "-rA", "-p", "no:randomly", *xdist)
     outcomes = outcomes_of(result)
     for method in METHODS:
         assert outcomes[f"test_default_is_the_method[{method}]"] == "PASSED"
