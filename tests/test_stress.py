@@ -299,7 +299,6 @@ def test_a_semaphore_used_as_a_lock_is_never_blamed(kind: str, method: str) -> N
 # --- shared objects wherever the arguments hold them --------------------------------
 
 
-#: How each way of packing a counter into an argument names it in messages.
 def _twenty_times_two(
     target: Callable[..., None], argument: object, counter: Any, method: str
 ) -> pytest_mpcheck.StressReport:
@@ -314,6 +313,7 @@ def _twenty_times_two(
     )
 
 
+#: How each way of packing a counter into an argument names it in messages.
 BOXES = {
     "attribute": "args[0].counter",
     "dataclass": "args[0].counter",

@@ -59,7 +59,15 @@ from pytest_mpcheck._model import (
 )
 from pytest_mpcheck._settings import Settings
 
-__all__ = ["Parallel", "Reference", "check_map_equal", "compare", "parallel_of", "sequential"]
+__all__ = [
+    "Parallel",
+    "Reference",
+    "check_map_equal",
+    "compare",
+    "parallel_of",
+    "raised_from",
+    "sequential",
+]
 
 
 @dataclass(frozen=True)
@@ -376,9 +384,13 @@ def sequential(func: Callable[..., Any], items: list[Any], star: bool) -> Refere
     try:
         values.extend((itertools.starmap if star else map)(func, items))
     except Exception as exc:
-        trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-        return Reference(values, Raised(exc, trace))
+        return Reference(values, raised_from(exc))
     return Reference(values, None)
+
+
+def raised_from(exc: BaseException) -> Raised:
+    """The result of an item that raised ``exc`` in this process, with its traceback."""
+    return Raised(exc, "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
 
 
 def _same(a: Result | None, b: Result | None) -> bool:

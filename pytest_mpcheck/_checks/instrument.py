@@ -43,7 +43,7 @@ from multiprocessing import synchronize
 from typing import Any
 
 from pytest_mpcheck._checks.leaks import helper_pids, release
-from pytest_mpcheck._checks.observed import Observed
+from pytest_mpcheck._checks.observed import Observed, in_machinery
 from pytest_mpcheck._checks.races import analyze, shortfall, worst_loss
 from pytest_mpcheck._checks.shared import (
     Array,
@@ -64,17 +64,6 @@ from pytest_mpcheck._settings import Settings
 from pytest_mpcheck._trace.policy import Noise, Tracing, configured
 
 __all__ = ["Instrumented"]
-
-#: Modules whose primitives are their own machinery, not the code under test's state.
-_MACHINERY = ("multiprocessing.", "concurrent.futures.")
-
-
-def _made_by_machinery() -> bool:
-    """Whether the factory's caller (two frames up: the factory, then its caller) is one
-    of ``_MACHINERY``; the factories are installed so that no frame sits in between."""
-    name = sys._getframe(2).f_globals.get("__name__", "")
-    return f"{name}.".startswith(_MACHINERY)
-
 
 #: The signal the watchdog sends when the block overruns (None where there is none).
 _OVERRUN_SIGNAL = getattr(signal, "SIGUSR2", None)
@@ -178,7 +167,8 @@ class Instrumented:
         original = getattr(multiprocessing.context.BaseContext, name)
 
         def factory(context: Any, *args: Any, **kwargs: Any) -> Any:
-            if _made_by_machinery():
+            # Its caller, one frame up: a partial adds none in between.
+            if in_machinery(sys._getframe(1)):
                 return original(context, *args, **kwargs)
             made = _MAKERS[name](context.get_context(), *args, **kwargs)
             self.created.append(made)

@@ -22,7 +22,6 @@ import concurrent.futures
 import concurrent.futures.process
 import functools
 import multiprocessing.pool
-import os
 import sys
 import threading
 import weakref
@@ -30,37 +29,37 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from pytest_mpcheck._checks.equivalence import Reference, compare, parallel_of, sequential
-from pytest_mpcheck._engine.supervise import describe_exit
-from pytest_mpcheck._model import Finding, Raised, Result, Returned, Run, RunBroken
-
-__all__ = ["Observed"]
-
-_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
-#: The standard library's pools: their frames are never the call site.
-_MACHINERY = tuple(
-    os.path.dirname(module.__file__) + os.sep
-    for module in (multiprocessing.pool, concurrent.futures.process)
-    if module.__file__
+from pytest_mpcheck._checks.equivalence import (
+    Reference,
+    compare,
+    parallel_of,
+    raised_from,
+    sequential,
 )
+from pytest_mpcheck._engine.supervise import describe_exit
+from pytest_mpcheck._model import Finding, Result, Returned, Run, RunBroken
+
+__all__ = ["MACHINERY", "Observed", "in_machinery"]
+
+#: Modules whose frames are never the call site, and whose primitives are their own
+#: machinery, not the state of the code under test (``instrument()`` leaves those alone).
+MACHINERY = ("pytest_mpcheck.", "multiprocessing.", "concurrent.futures.")
 _Pool: Any = multiprocessing.pool.Pool
 _Executor: Any = concurrent.futures.ProcessPoolExecutor
 _Iterator: Any = multiprocessing.pool.IMapIterator
 
 
+def in_machinery(frame: Any) -> bool:
+    """Whether ``frame`` runs code of one of the ``MACHINERY`` modules."""
+    return f"{frame.f_globals.get('__name__', '')}.".startswith(MACHINERY)
+
+
 def _site() -> str:
-    """Where the code under test made the call: the first frame outside this package and
-    the standard library's pools."""
+    """Where the code under test made the call: the first frame outside ``MACHINERY``."""
     frame: Any = sys._getframe(2)
-    while frame is not None and frame.f_code.co_filename.startswith((_PACKAGE, *_MACHINERY)):
+    while frame is not None and in_machinery(frame):
         frame = frame.f_back
     return "?" if frame is None else f"{frame.f_code.co_filename}:{frame.f_lineno}"
-
-
-def _raised(exc: BaseException) -> Raised:
-    import traceback  # on a failure only
-
-    return Raised(exc, "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
 
 
 @dataclass(eq=False)
@@ -370,7 +369,7 @@ class Observed:
             values = full.values[:at]
         results: dict[int, Result] = {i: Returned(v) for i, v in enumerate(values)}
         if error is not None:
-            results[len(values)] = _raised(error)
+            results[len(values)] = raised_from(error)
         reference = Reference(full.values[:known], full.error if len(full.values) < known else None)
         parallel = parallel_of(results, list(results))
         return compare(reference, parallel, call.run, call.items, ordered=call.ordered)
