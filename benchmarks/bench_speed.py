@@ -3,13 +3,14 @@
 Three figures, each against its plain baseline and its target:
 
 access  one ``with v.get_lock(): v.value += 1`` on ``pytest_mpcheck.Value``
-        against the same on ``multiprocessing.Value``, in this process
-        (target: at most 4x);
+        against the same on ``multiprocessing.Value`` (target: at most 4x);
 stress  ``stress`` of the guide's locked counter (4 processes x 100 locked
         increments) with default settings under every start method, against
         the plain program (4 processes doing the same on a plain
         ``multiprocessing.Value``, started and joined) run once per start
-        method (target: at most 3x);
+        method (target: at most 3x); both plain figures are measured in a
+        process that never imports pytest_mpcheck, which watches the
+        ``multiprocessing`` locks of a process it traces in;
 member  a spawn or forkserver process that receives what a stress member
         receives and prepares its first round, against a bare process
         (target: at most 20 ms more).
