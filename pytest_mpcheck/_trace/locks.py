@@ -74,30 +74,33 @@ class LockBook:
         self.held_record = b""
 
     def acquired(self, lock_id: int) -> None:
-        serials = self.held.get(lock_id)
+        held = self.held
+        serial = next(self.serials)
+        if not held:  # the common case, kept short: the first lock held
+            held[lock_id] = [serial]
+            self.holding, self.held_record = 1, encode_one_held(lock_id, serial)
+            return
+        serials = held.get(lock_id)
         if serials:
             # Reentered: the record names the outermost acquisition, which stays.
-            serials.append(next(self.serials))
+            serials.append(serial)
             return
-        serial = next(self.serials)
-        held = self.held
         held[lock_id] = [serial]
-        if len(held) == 1:
-            self.holding, self.held_record = 1, encode_one_held(lock_id, serial)
-        else:
-            self._changed()
+        self._changed()
 
     def released(self, lock_id: int) -> None:
-        serials = self.held.get(lock_id)
-        if serials:
+        held = self.held
+        serials = held.get(lock_id)
+        if not serials:
+            return
+        if len(serials) > 1:
             serials.pop()
-            if not serials:
-                held = self.held
-                del held[lock_id]
-                if held:
-                    self._changed()
-                else:
-                    self.holding, self.held_record = 0, b""
+            return
+        del held[lock_id]
+        if held:
+            self._changed()
+        else:
+            self.holding, self.held_record = 0, b""
 
     def _changed(self) -> None:
         held = self.held
@@ -170,6 +173,8 @@ class LockBook:
         _watch_new_semlocks()
 
     def used(self, lock: Any) -> None:
+        """A primitive was used: if it is the user's, this process is synced from now on
+        in its round (the watching wrappers skip this call once it is, to stay cheap)."""
         if lock not in self.ours:
             self.synced = True
             self.calm = False
@@ -199,7 +204,8 @@ def _watch_new_semlocks() -> None:
         _watch_acquire(self)
 
     def enter(self: Any) -> Any:
-        BOOK.used(self)
+        if not BOOK.synced:
+            BOOK.used(self)
         return self._semlock.__enter__()
 
     make_methods._mpcheck_watch = True  # type: ignore[attr-defined]
@@ -214,7 +220,8 @@ def _watch_acquire(lock: Any) -> None:
         return
 
     def watched(*args: Any, **kwargs: Any) -> Any:
-        BOOK.used(lock_ref())
+        if not BOOK.synced:
+            BOOK.used(lock_ref())
         return acquire(*args, **kwargs)
 
     lock_ref = weakref.ref(lock)
