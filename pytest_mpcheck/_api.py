@@ -31,7 +31,9 @@ from ._settings import (
     Settings,
     default_settings,
     parse_processes,
+    parse_replay,
     parse_rounds,
+    parse_schedule,
     parse_start_methods,
 )
 from ._trace.policy import Tracing, configured
@@ -219,6 +221,8 @@ class MpCheck:
         rounds: int | None = None,
         expect: Callable[[], Any] | None = None,
         start_methods: str | Iterable[str] | None = None,
+        schedule: str | None = None,
+        replay: str | None = None,
     ) -> StressReport:
         """Run ``target(*args)`` in real processes, round after round, and check shared state.
 
@@ -234,9 +238,19 @@ class MpCheck:
         stale read), an unguarded read-modify-write of a location several
         processes write, a failed ``expect``, the target raising in a child, a
         hang or a dead process.  Returns what a passing run covered.
+
+        With ``schedule="controlled"`` (the default) the processes run one at a
+        time between accesses to mpcheck's objects, in orders chosen from the
+        seed, and a failure prints a replay token; ``replay=`` runs that one
+        schedule again (``ValueError`` if it does not fit this call).
+        ``schedule="free"`` lets the operating system run them, with seeded noise.
         """
         __tracebackhide__ = True
         settings = self._resolved(start_methods)
+        if schedule is not None:
+            settings = dataclasses.replace(settings, schedule=parse_schedule(schedule))
+        if replay is not None:
+            settings = dataclasses.replace(settings, replay=parse_replay(replay))
         workers = settings.processes if processes is None else parse_processes(processes)
         count = settings.rounds if rounds is None else parse_rounds(rounds)
         with _checking("stress", settings, workers, rounds=count):

@@ -7,6 +7,10 @@ into an ``MpCheckError``: a check signals one by raising ``Found``.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
@@ -31,11 +35,13 @@ __all__ = [
     "PickleProblem",
     "RaceFinding",
     "Raised",
+    "ReplayToken",
     "Result",
     "Returned",
     "Run",
     "RunBroken",
     "RunTimeout",
+    "ScheduleMode",
     "StressFinding",
     "StressRun",
     "StressTimeout",
@@ -50,6 +56,8 @@ __all__ = [
 #: (``raised``), a stress target or the stress arguments.
 TravelKind = Literal["function", "argument", "value", "raised", "target", "arguments"]
 LeakKind = Literal["process", "shared_memory"]
+#: How stress orders its processes: one at a time at each access point, or freely.
+ScheduleMode = Literal["controlled", "free"]
 
 READ = 1
 WRITE = 2
@@ -253,11 +261,80 @@ Finding = (
 
 
 @dataclass(frozen=True)
+class ReplayToken:
+    """One controlled schedule of one stress check, in a form a user can paste back.
+
+    The schedule is the round's plan: ``overrides``, the (step, process) choices
+    that differ from the default one, and for a randomized schedule the
+    processes' ``priorities`` and the steps where they ``change``.  ``steps`` and
+    ``digest`` say what the recorded run did, so that a replay that takes another
+    path (the code changed) is told apart from one that reproduces it.
+    """
+
+    method: str
+    processes: int
+    target: str
+    steps: int
+    digest: int
+    overrides: tuple[tuple[int, int], ...]
+    priorities: tuple[int, ...] = ()
+    changes: tuple[int, ...] = ()
+
+    _VERSION = "1"
+
+    def encode(self) -> str:
+        fields = [
+            self.method,
+            self.processes,
+            self.target,
+            self.steps,
+            self.digest,
+            [list(pair) for pair in self.overrides],
+            list(self.priorities),
+            list(self.changes),
+        ]
+        packed = zlib.compress(json.dumps(fields, separators=(",", ":")).encode(), 9)
+        return self._VERSION + base64.urlsafe_b64encode(packed).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, text: str) -> ReplayToken:
+        """The token ``text`` stands for; ``ValueError`` saying why if it is none."""
+        if not isinstance(text, str):
+            raise TypeError(f"a replay token is a string, not {type(text).__name__}")
+        body = text.strip()
+        if not body.startswith(cls._VERSION):
+            raise ValueError(f"{text!r} is not a replay token of this version of pytest-mpcheck")
+        try:
+            packed = body[len(cls._VERSION) :]
+            data = zlib.decompress(base64.urlsafe_b64decode(packed + "=" * (-len(packed) % 4)))
+            method, processes, target, steps, digest, overrides, priorities, changes = json.loads(
+                data
+            )
+            token = cls(
+                str(method),
+                int(processes),
+                str(target),
+                int(steps),
+                int(digest),
+                tuple((int(step), int(label)) for step, label in overrides),
+                tuple(int(priority) for priority in priorities),
+                tuple(int(step) for step in changes),
+            )
+        except (binascii.Error, zlib.error, ValueError, TypeError) as exc:
+            raise ValueError(
+                f"{text!r} is not a replay token (it does not decode: {exc}); copy it whole "
+                "from the failure message's replay line"
+            ) from None
+        return token
+
+
+@dataclass(frozen=True)
 class StressRun:
     """How one stress check ran under one start method: enough to rerun it.
 
     ``method`` is None for an ``instrument()`` block, whose processes the code
-    under test started itself.
+    under test started itself.  A controlled run that failed carries the token
+    that replays its (shrunk) schedule, and says what it could not control.
     """
 
     method: str | None
@@ -265,6 +342,10 @@ class StressRun:
     rounds: int
     seed: int
     target: str
+    schedule: ScheduleMode = "free"
+    replay: str | None = None
+    #: Why the failing round was not fully controlled ("" when it was).
+    uncontrolled: str = ""
 
     @property
     def in_block(self) -> bool:

@@ -14,10 +14,13 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
+from pytest_mpcheck._model import ReplayToken, ScheduleMode
+
 __all__ = [
     "LEAK_MODES",
     "MARKER_KEYS",
     "OPTIONS",
+    "SCHEDULES",
     "START_METHOD_ORDER",
     "Option",
     "Settings",
@@ -27,8 +30,10 @@ __all__ = [
     "parse_leak_check",
     "parse_marker",
     "parse_processes",
+    "parse_replay",
     "parse_report_path",
     "parse_rounds",
+    "parse_schedule",
     "parse_seed",
     "parse_start_methods",
     "parse_timeout",
@@ -41,6 +46,8 @@ START_METHOD_ORDER = ("fork", "spawn", "forkserver")
 DEFAULT_PROCESSES = 4
 DEFAULT_ROUNDS = 20
 DEFAULT_TIMEOUT = 60.0
+SCHEDULES: tuple[ScheduleMode, ...] = ("controlled", "free")
+DEFAULT_SCHEDULE: ScheduleMode = "controlled"
 
 
 @dataclass(frozen=True)
@@ -54,14 +61,18 @@ class Settings:
     timeout: float
     leak_check: str
     leak_allow: tuple[str, ...] = ()
+    schedule: ScheduleMode = DEFAULT_SCHEDULE
+    #: A controlled schedule to run instead of exploring (a ``ReplayToken``'s text).
+    replay: str | None = None
 
     def describe(self) -> str:
         """One line with every setting, as printed in the header and messages."""
         return (
             f"start methods: {', '.join(self.start_methods)}; processes: {self.processes}; "
-            f"rounds: {self.rounds}; timeout: {self.timeout:g}s; leak check: {self.leak_check}; "
-            f"seed: {self.seed}"
+            f"rounds: {self.rounds}; schedule: {self.schedule}; timeout: {self.timeout:g}s; "
+            f"leak check: {self.leak_check}; seed: {self.seed}"
             + (f"; leak allow: {', '.join(self.leak_allow)}" if self.leak_allow else "")
+            + (f"; replay: {self.replay}" if self.replay else "")
         )
 
 
@@ -124,6 +135,22 @@ def parse_processes(value: object) -> int:
 def parse_rounds(value: object) -> int:
     """Stress rounds per start method: an integer >= 1."""
     return _parse_int(value, "rounds", 1)
+
+
+def parse_schedule(value: object) -> ScheduleMode:
+    """How stress orders its processes: controlled (one at a time, chosen from the seed at
+    each access) or free (as the operating system runs them, with seeded noise)."""
+    if value not in SCHEDULES:
+        raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, not {value!r}")
+    return value
+
+
+def parse_replay(value: object) -> str:
+    """A replay token, as a controlled failure prints it; checked here, fitted at the run."""
+    if not isinstance(value, str):
+        raise TypeError(f"a replay token is a string, not {type(value).__name__}")
+    ReplayToken.decode(value)
+    return value.strip()
 
 
 def parse_report_path(value: object) -> str:
@@ -248,6 +275,24 @@ OPTIONS: tuple[Option, ...] = (
         parse_seed,
     ),
     Option(
+        "schedule",
+        "--mp-schedule",
+        "MODE",
+        "how stress runs its processes: controlled (one at a time between accesses to "
+        "mpcheck's objects, the order chosen from the seed; failures print a replay token) "
+        f"or free (as the operating system schedules them, with seeded noise); default: "
+        f"{DEFAULT_SCHEDULE}",
+        parse_schedule,
+    ),
+    Option(
+        "replay",
+        "--mp-replay",
+        "TOKEN",
+        "run the one controlled schedule a failure printed (its replay line gives the "
+        "whole command); default: none",
+        parse_replay,
+    ),
+    Option(
         "timeout",
         "--mp-timeout",
         "SECONDS",
@@ -258,7 +303,15 @@ OPTIONS: tuple[Option, ...] = (
 )
 
 #: Keyword arguments ``@pytest.mark.mpcheck`` accepts (the seed is per session).
-MARKER_KEYS = ("start_methods", "processes", "rounds", "timeout", "leak_check")
+MARKER_KEYS = (
+    "start_methods",
+    "processes",
+    "rounds",
+    "timeout",
+    "schedule",
+    "replay",
+    "leak_check",
+)
 
 
 def default_settings(seed: int | None = None) -> Settings:

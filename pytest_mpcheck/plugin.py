@@ -158,13 +158,16 @@ def mp_start_method() -> str:
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, None, None]:
     from ._api import TestRecord, close_pools, using
-    from ._report.advice import PYTEST
+    from ._report.advice import for_test
 
     settings = _item_settings(item)
     item.stash[_ITEM_SETTINGS] = settings
     record = TestRecord(on_first_check=lambda: _snapshot(item, only_if_missing=True))
     item.stash[_RECORD] = record
-    with using(settings, record, PYTEST), _default_start_method(_start_method_param(item)):
+    with (
+        using(settings, record, for_test(item.nodeid)),
+        _default_start_method(_start_method_param(item)),
+    ):
         yield
     close_pools()
 

@@ -101,14 +101,20 @@ class Recorder(AccessPolicy):
     def write(self, lo: int, hi: int, holding: bool) -> None:
         self.seen.append(("write", lo, hi, holding))
 
-    def acquire(self, lock_id: int) -> None:
-        self.seen.append(("acquire", lock_id))
+    def acquire(self, lock_id: int, blocking: bool, reentrant: bool) -> bool:
+        self.seen.append(("acquire", lock_id, blocking, reentrant))
+        return True
 
     def release(self, lock_id: int) -> None:
         self.seen.append(("release", lock_id))
 
+    def wait_free(self, lock_id: int) -> None:
+        self.seen.append(("wait for", lock_id))
+
 
 def test_the_policy_sees_every_read_write_acquire_and_release_in_order() -> None:
+    """Acquires before the lock is taken, releases after it is given back, and an access
+    that takes the object's own lock for itself asks first (a scheduler may make it wait)."""
     counter = pytest_mpcheck.Value("i", 0)
     slots = pytest_mpcheck.Array("i", 4, lock=False)
     guard = pytest_mpcheck.Lock()
@@ -121,13 +127,14 @@ def test_the_policy_sees_every_read_write_acquire_and_release_in_order() -> None
             slots[1:3] = [5, 6]
     lock_id, guard_id = counter.get_lock()._id, guard._id
     assert recorder.seen == [
-        ("acquire", lock_id),
+        ("acquire", lock_id, True, True),
         ("read", 0, 1, True),
         ("write", 0, 1, True),
         ("release", lock_id),
+        ("wait for", lock_id),
         ("read", 0, 1, False),
         ("write", 2, 3, False),
-        ("acquire", guard_id),
+        ("acquire", guard_id, True, False),
         ("write", 1, 3, True),
         ("release", guard_id),
     ]

@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 
 from pytest_mpcheck._trace.codec import READ, WRITE
 from pytest_mpcheck._trace.locks import BOOK, LOCK_CONTEXT, register_own_lock
-from pytest_mpcheck._trace.policy import acquired, current, releasing
+from pytest_mpcheck._trace.policy import acquiring, current, released
 from pytest_mpcheck._trace.ring import Records, Trace
 
 __all__ = [
@@ -76,37 +76,40 @@ class Lock:
         self.__dict__.update(state)
         register_own_lock(self._lock)
 
-    # Each holding is booked (for the records) and told to the policy (a point where it may
-    # act).  The book is this process's alone: on the common path it is written outside
-    # the real lock, so that the time others wait for it is the code under test's.
+    # Each holding is asked of the policy first (a point where a scheduler may make the
+    # process wait), then booked for the records.  The book is this process's alone: on
+    # the common path it is written outside the real lock, so that the time others wait
+    # for it is the code under test's.
     def acquire(self, block: bool = True, timeout: float | None = None) -> bool:
+        lock_id = self._id
+        if not acquiring(lock_id, block, self._reentrant):
+            return False
         got = bool(self._lock.acquire(block, timeout))
         if got:
-            BOOK.acquired(self._id)
-            acquired(self._id)
+            BOOK.acquired(lock_id)
+        else:
+            released(lock_id)
         return got
 
     def release(self) -> None:
-        releasing(self._id)
         self._lock.release()
         BOOK.released(self._id)
+        released(self._id)
 
     def __enter__(self) -> bool:
         lock_id = self._id
+        acquiring(lock_id, True, self._reentrant)
         BOOK.acquired(lock_id)  # a blocking acquire either succeeds or raises
         try:
             self._lock.acquire()
         except BaseException:
             BOOK.released(lock_id)
+            released(lock_id)
             raise
-        acquired(lock_id)
         return True
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        lock_id = self._id
-        releasing(lock_id)
-        self._lock.release()
-        BOOK.released(lock_id)
+        self.release()
 
     def itself(self) -> Lock:
         """What ``get_lock()`` of the object it guards returns."""
@@ -180,6 +183,7 @@ class Shared:
             own._lock if own is not None else None,
             # Holding our own RLock already holds the inner one: the trace needs not retake it.
             own._id if own is not None and lock in (True, None) else 0,
+            own._id if own is not None else 0,
         )
         self._initial = bytes(memoryview(raw).cast("B"))
 

@@ -11,6 +11,7 @@ update rule catches a missing lock even in a round the timing spared.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
 import time
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from multiprocessing import synchronize
 from typing import Any
 
+from pytest_mpcheck._checks.explore import Explorer, explicit, shrink
 from pytest_mpcheck._checks.pickling import describe_object, find_problem
 from pytest_mpcheck._checks.races import analyze, shortfall, worst_loss
 from pytest_mpcheck._checks.reach import DEPTH, ITEMS, Reach, entries, reach
@@ -34,8 +36,9 @@ from pytest_mpcheck._checks.shared import (
     snapshot,
     trace_records,
 )
-from pytest_mpcheck._engine.crew import Crew
+from pytest_mpcheck._engine.crew import Crew, MemberReport
 from pytest_mpcheck._engine.supervise import Overran, WorkerDied, describe_exit
+from pytest_mpcheck._engine.worker import Runner
 from pytest_mpcheck._model import (
     ExpectFailure,
     Found,
@@ -44,6 +47,8 @@ from pytest_mpcheck._model import (
     NothingShared,
     PickleProblem,
     RaceFinding,
+    ReplayToken,
+    ScheduleMode,
     StressFinding,
     StressRun,
     StressTimeout,
@@ -55,6 +60,7 @@ from pytest_mpcheck._settings import Settings
 from pytest_mpcheck._trace.locks import BOOK, register_own_lock
 from pytest_mpcheck._trace.policy import start_round
 from pytest_mpcheck._trace.ring import Records
+from pytest_mpcheck._trace.schedule import Plan, RoundLog, Schedule, start_controlled_round
 
 __all__ = ["StressPlan", "StressReport", "check_stress", "member_hooks", "plan_stress"]
 
@@ -73,6 +79,9 @@ class StressReport:
     start_methods: tuple[str, ...]
     seed: int
     objects: int
+    schedule: ScheduleMode = "free"
+    #: Per start method, what the controlled rounds explored.
+    explored: tuple[str, ...] = ()
 
     @property
     def bound(self) -> float:
@@ -80,15 +89,20 @@ class StressReport:
         return min(1.0, 3.0 / self.rounds)
 
     def summary(self) -> str:
-        return (
+        head = (
             f"stress {self.target}: {self.rounds} rounds x {self.processes} processes under "
-            f"{', '.join(self.start_methods)} (seed {self.seed}), {self.objects} shared "
-            f"object(s): no lost or unguarded update; per-round loss rate below about "
-            f"{self.bound:.0%} at 95% confidence (rule of three: 3/{self.rounds})"
+            f"{', '.join(self.start_methods)} (seed {self.seed}, {self.schedule} schedule), "
+            f"{self.objects} shared object(s): no lost or unguarded update"
+        )
+        if self.schedule == "controlled":
+            return f"{head}; explored {'; '.join(self.explored)}"
+        return (
+            f"{head}; per-round loss rate below about {self.bound:.0%} at 95% confidence "
+            f"(rule of three: 3/{self.rounds})"
         )
 
 
-def member_hooks(seed: int) -> tuple[Callable[[int, int], None], Callable[..., None]]:
+def member_hooks(seed: int) -> tuple[Callable[[int, int], Runner], Callable[..., None]]:
     """What a crew member calls before each round, and with the crew's own primitives.
 
     Both live in ``_trace``: unpickling them in a spawn or forkserver member
@@ -193,11 +207,19 @@ def _fork_lock_in(reached: Reach, method: str) -> PickleProblem | None:
 def check_stress(
     plan: StressPlan, *, processes: int, rounds: int, settings: Settings
 ) -> StressReport:
-    """Raise ``Found`` with a finding on a race, a failed ``expect`` or a crash."""
+    """Raise ``Found`` with a finding on a race, a failed ``expect`` or a crash.
+
+    A replay token in the settings runs that one controlled schedule instead of
+    exploring; ``ValueError`` if it does not fit this call.
+    """
     __tracebackhide__ = True
     target, args = plan.target, plan.args
-    for method in settings.start_methods:
-        run = StressRun(method, processes, rounds, settings.seed, plan.name)
+    token = None if settings.replay is None else _fitting(plan, processes, settings)
+    methods = settings.start_methods if token is None else (token.method,)
+    mode: ScheduleMode = "controlled" if token is not None else settings.schedule
+    explored: list[str] = []
+    for method in methods:
+        run = StressRun(method, processes, rounds, settings.seed, plan.name, mode)
         if method != "fork":
             problem = find_problem(target, "target") or _fork_lock_in(plan.reached, method)
             if problem is not None:
@@ -209,39 +231,55 @@ def check_stress(
                     found = Unpicklable("arguments", problem, None, None, args, "", method=method)
                 raise Found(found)
         deadline = time.monotonic() + settings.timeout  # each start method has the whole timeout
-        finding = _stress_method(
-            method, run, target, args, plan.shared, plan.expect, deadline, settings
-        )
+        if mode == "free":
+            finding = _free(run, plan, deadline, settings)
+        else:
+            finding, covered = _controlled(run, plan, deadline, settings, token)
+            explored.append(f"under {method}: {covered}")
         if finding is not None:
             raise Found(finding)
     return StressReport(
-        plan.name, processes, rounds, settings.start_methods, settings.seed, len(plan.shared)
+        plan.name,
+        processes,
+        rounds,
+        methods,
+        settings.seed,
+        len(plan.shared),
+        mode,
+        tuple(explored),
     )
 
 
-def _stress_method(
-    method: str,
-    run: StressRun,
-    target: Callable[..., Any],
-    args: tuple[Any, ...],
-    shared: tuple[tuple[str, Shared], ...],
-    expect: Callable[[], Any] | None,
-    deadline: float,
-    settings: Settings,
-) -> StressFinding | Unpicklable | None:
-    """All rounds under one start method; the finding to report, if any."""
-    outcomes: Counter[str] = Counter()
-    racy_rounds: Counter[tuple[str, int, bool]] = Counter()
-    # Per finding key, what each racy round lost: (shortfall if countable, stale writes).
-    lost: dict[tuple[str, int, bool], list[tuple[float | None, int]]] = {}
-    witnesses: dict[tuple[str, int, bool], LostUpdate | UnguardedUpdate] = {}
-    failed_expect: list[tuple[int, str]] = []
-    prepare, adopt = member_hooks(run.seed)
-    broken: StressFinding | None = None
-    if method == "fork":
+def _fitting(plan: StressPlan, processes: int, settings: Settings) -> ReplayToken:
+    """The settings' replay token, if it fits this call; ``ValueError`` saying why not."""
+    assert settings.replay is not None
+    token = ReplayToken.decode(settings.replay)
+    if token.target != plan.name:
+        raise ValueError(
+            f"the replay token was recorded for the target {token.target!r}, not "
+            f"{plan.name!r}: replay it with the check that printed it"
+        )
+    if token.processes != processes:
+        raise ValueError(
+            f"the replay token was recorded with processes={token.processes}, not "
+            f"{processes}: replay it with the settings that printed it"
+        )
+    if token.method not in settings.start_methods:
+        raise ValueError(
+            f"the replay token was recorded under {token.method}, which is not among the "
+            f"start methods selected ({', '.join(settings.start_methods)}): select it "
+            f"(--mp-start-methods={token.method})"
+        )
+    return token
+
+
+def _start(run: StressRun, plan: StressPlan, prepare: Any) -> Crew | Unpicklable:
+    """The crew of one start method, or why the arguments cannot reach it."""
+    assert run.method is not None
+    if run.method == "fork":
         BOOK.watch()  # once here, not once per member on the heap each inherits
     try:
-        crew = Crew(method, run.processes, target, args, prepare, adopt)
+        return Crew(run.method, run.processes, plan.target, plan.args, prepare, register_own_lock)
     except Exception as exc:
         problem = PickleProblem(
             "args",
@@ -252,7 +290,110 @@ def _stress_method(
             "other arguments that pickle",
             f"{type(exc).__name__}: {exc}",
         )
-        return Unpicklable("arguments", problem, None, None, args, "", method=method)
+        return Unpicklable("arguments", problem, None, None, plan.args, "", method=run.method)
+
+
+class _Tally:
+    """What the rounds under one start method showed: outcomes, races, failed expects."""
+
+    def __init__(self) -> None:
+        self.outcomes: Counter[str] = Counter()
+        self.racy_rounds: Counter[tuple[str, int, bool]] = Counter()
+        # Per finding key, what each racy round lost: (shortfall if countable, stale writes).
+        self.lost: dict[tuple[str, int, bool], list[tuple[float | None, int]]] = {}
+        self.witnesses: dict[tuple[str, int, bool], LostUpdate | UnguardedUpdate] = {}
+        self.failed_expect: list[tuple[int, str]] = []
+
+    @property
+    def failing(self) -> bool:
+        return bool(self.witnesses or self.failed_expect)
+
+    def races(self, path: str, records: Records) -> None:
+        events = records.events()
+        races = analyze(events)
+        for kind, found in ((True, races.lost), (False, races.unguarded)):
+            per_location = Counter(race.location for race in found)
+            for race in found:
+                self.witnesses.setdefault((path, race.location, kind), race)
+            for location, count in per_location.items():
+                key = (path, location, kind)
+                self.racy_rounds[key] += 1
+                self.lost.setdefault(key, []).append((shortfall(events, location), count))
+
+    def ended(
+        self, number: int, shared: tuple[tuple[str, Shared], ...], expect: Callable[[], Any] | None
+    ) -> None:
+        """A round ended: its outcome, and what ``expect()`` says of it."""
+        outcome = tuple(snapshot(obj) for _, obj in shared)
+        self.outcomes[repr(outcome[0] if len(outcome) == 1 else outcome)] += 1
+        if expect is not None:
+            message = _expect(expect)
+            if message is not None:
+                self.failed_expect.append((number, message))
+
+    def finding(
+        self,
+        run: StressRun,
+        shared: tuple[tuple[str, Shared], ...],
+        rounds_run: int,
+        shown: _Tally | None = None,
+    ) -> StressFinding | None:
+        """The finding of these rounds, counted over all of them; its witness (or failed
+        expectation) is ``shown``'s where given: the round a controlled check reports."""
+        histogram = tuple(self.outcomes.most_common())
+        witnesses = (shown or self).witnesses
+        for is_lost in (True, False):
+            keys = sorted(key for key in witnesses if key[2] is is_lost)
+            if keys:
+                path, location, _ = max(keys, key=lambda key: self.racy_rounds[key])
+                obj = dict(shared)[path]
+                key = (path, location, is_lost)
+                amount, counted = worst_loss(self.lost[key])
+                return RaceFinding(
+                    run,
+                    is_lost,
+                    describe_shared(path, obj),
+                    location_name(obj, location),
+                    witnesses[key],
+                    rounds_run,
+                    self.racy_rounds[key],
+                    amount,
+                    counted,
+                    histogram,
+                )
+        failed_expect = (shown or self).failed_expect
+        if failed_expect:
+            number, message = failed_expect[0]
+            return ExpectFailure(
+                run, number, message, len(self.failed_expect), rounds_run, histogram
+            )
+        return None
+
+
+def _broken(
+    run: StressRun, number: int, exc: Overran | WorkerDied, timeout: float
+) -> StressFinding:
+    if isinstance(exc, Overran):
+        return StressTimeout(run, number, exc.waiting, timeout, tuple(sorted(exc.stacks.items())))
+    return MemberDied(run, number, exc.label, describe_exit(exc.exitcode))
+
+
+def _raised(run: StressRun, number: int, reports: list[MemberReport]) -> TargetRaised | None:
+    for report in reports:
+        if report.error is not None:
+            return TargetRaised(run, number, report.label, report.error, report.trace)
+    return None
+
+
+def _free(
+    run: StressRun, plan: StressPlan, deadline: float, settings: Settings
+) -> StressFinding | Unpicklable | None:
+    """All free rounds under one start method; the finding to report, if any."""
+    crew = _start(run, plan, member_hooks(run.seed)[0])
+    if not isinstance(crew, Crew):
+        return crew
+    tally = _Tally()
+    broken: StressFinding | None = None
     rounds_run = 0
     failing_since: float | None = None
     # The last round's traces, read while the next round runs.
@@ -260,16 +401,7 @@ def _stress_method(
 
     def read_traces() -> None:
         for path, records in unread:
-            events = records.events()
-            races = analyze(events)
-            for kind, found in ((True, races.lost), (False, races.unguarded)):
-                per_location = Counter(race.location for race in found)
-                for race in found:
-                    witnesses.setdefault((path, race.location, kind), race)
-                for location, count in per_location.items():
-                    key = (path, location, kind)
-                    racy_rounds[key] += 1
-                    lost.setdefault(key, []).append((shortfall(events, location), count))
+            tally.races(path, records)
         unread.clear()
 
     with crew:
@@ -277,56 +409,177 @@ def _stress_method(
             if failing_since is not None and time.monotonic() - failing_since > _AFTER_FAILURE:
                 break
             rounds_run = number + 1
-            for _, obj in shared:
+            for _, obj in plan.shared:
                 reset(obj)
             try:
                 reports = crew.run_round(number, deadline, read_traces)
-            except Overran as exc:
-                stacks = tuple(sorted(exc.stacks.items()))
-                broken = StressTimeout(run, number, exc.waiting, settings.timeout, stacks)
+            except (Overran, WorkerDied) as exc:
+                broken = _broken(run, number, exc, settings.timeout)
                 break
-            except WorkerDied as exc:
-                broken = MemberDied(run, number, exc.label, describe_exit(exc.exitcode))
-                break
-            for report in reports:
-                if report.error is not None:
-                    return TargetRaised(run, number, report.label, report.error, report.trace)
-            outcome = tuple(snapshot(obj) for _, obj in shared)
-            outcomes[repr(outcome[0] if len(outcome) == 1 else outcome)] += 1
-            unread.extend((path, trace_records(obj)) for path, obj in shared)
-            if expect is not None:
-                message = _expect(expect)
-                if message is not None:
-                    failed_expect.append((number, message))
-            if failing_since is None and (witnesses or failed_expect):
+            raised = _raised(run, number, reports)
+            if raised is not None:
+                return raised
+            tally.ended(number, plan.shared, plan.expect)
+            unread.extend((path, trace_records(obj)) for path, obj in plan.shared)
+            if failing_since is None and tally.failing:
                 failing_since = time.monotonic()
     read_traces()
-    if broken is not None:
-        return broken
-    histogram = tuple(outcomes.most_common())
-    for is_lost in (True, False):
-        keys = sorted(key for key in witnesses if key[2] is is_lost)
-        if keys:
-            path, location, _ = max(keys, key=lambda key: racy_rounds[key])
-            obj = dict(shared)[path]
-            key = (path, location, is_lost)
-            amount, counted = worst_loss(lost[key])
-            return RaceFinding(
-                run,
-                is_lost,
-                describe_shared(path, obj),
-                location_name(obj, location),
-                witnesses[key],
-                rounds_run,
-                racy_rounds[key],
-                amount,
-                counted,
-                histogram,
-            )
-    if failed_expect:
-        number, message = failed_expect[0]
-        return ExpectFailure(run, number, message, len(failed_expect), rounds_run, histogram)
-    return None
+    return broken or tally.finding(run, plan.shared, rounds_run)
+
+
+class _Round:
+    """One controlled round: its plan, what it did, what it showed on its own."""
+
+    def __init__(self, plan: Plan, log: RoundLog, tally: _Tally, raised: TargetRaised | None):
+        self.plan, self.log, self.tally, self.raised = plan, log, tally, raised
+
+    @property
+    def failure(self) -> tuple[object, ...] | None:
+        """What failed, as a key two runs of the same failure share; None if nothing did."""
+        if self.raised is not None:
+            return ("raised", self.raised.error.split(":", 1)[0])
+        lost = [key for key in self.tally.witnesses if key[2]]
+        if lost:
+            return ("lost", *min(lost))
+        if self.tally.failed_expect:
+            return ("expect",)
+        if self.tally.witnesses:
+            return ("unguarded", *min(self.tally.witnesses))
+        return None
+
+    @property
+    def conclusive(self) -> bool:
+        """A failure that happened (not only an update no lock guards, which exploring
+        goes on to show lost)."""
+        failure = self.failure
+        return failure is not None and failure[0] != "unguarded"
+
+
+#: Most extra rounds a failing schedule may take to shrink.
+_SHRINK_TRIES = 64
+
+
+class _Controlled:
+    """The controlled rounds of one start method: each round one plan of the schedule."""
+
+    def __init__(self, run: StressRun, plan: StressPlan, crew: Crew, schedule: Schedule):
+        self._run, self._plan, self._crew, self._schedule = run, plan, crew, schedule
+        #: Every round's outcome and races, for the histogram and the counts.
+        self.tally = _Tally()
+        self.rounds = 0
+
+    def play(self, chosen: Plan, deadline: float) -> _Round:
+        """Run one round under ``chosen``."""
+        number = self.rounds
+        self.rounds += 1
+        plan = self._plan
+        for _, obj in plan.shared:
+            reset(obj)
+        self._schedule.begin(chosen)
+        reports = self._crew.run_round(number, deadline)
+        log = self._schedule.log()
+        own = _Tally()
+        own.ended(number, plan.shared, plan.expect)
+        self.tally.ended(number, plan.shared, plan.expect)
+        for path, obj in plan.shared:
+            records = trace_records(obj)
+            own.races(path, records)
+            self.tally.races(path, records)
+        return _Round(chosen, log, own, _raised(self._run, number, reports))
+
+    def minimal(self, failed: _Round, deadline: float) -> _Round:
+        """The failing round with the fewest schedule choices that still fails the same
+        way (its log holding every point, a randomized schedule is rewritten as choices)."""
+        failure = failed.failure
+        last = failed
+
+        def fails(trial: Plan) -> bool:
+            nonlocal last
+            if time.monotonic() > deadline:
+                return False
+            played = self.play(trial, deadline)
+            if played.failure == failure and not played.log.misfit:
+                last = played
+                return True
+            return False
+
+        candidate = explicit(failed.plan, failed.log)
+        if candidate != failed.plan and not fails(candidate):
+            return failed
+        shrink(last.plan, fails, _SHRINK_TRIES)
+        return last
+
+    def finding(self, failed: _Round) -> StressFinding | None:
+        """The finding of the (minimal) failing round, with the counts of every round and
+        the token that replays it."""
+        run, log = self._run, failed.log
+        token = ReplayToken(
+            run.method or "",
+            run.processes,
+            self._plan.name,
+            log.steps,
+            log.digest,
+            failed.plan.overrides,
+            failed.plan.priorities,
+            failed.plan.changes,
+        )
+        uncontrolled = "; ".join(
+            f"process {label} {log.notes.get(label, 'ran outside control')}"
+            for label in log.stalled
+        )
+        run = dataclasses.replace(run, replay=token.encode(), uncontrolled=uncontrolled)
+        if failed.raised is not None:
+            return dataclasses.replace(failed.raised, run=run)
+        return self.tally.finding(run, self._plan.shared, self.rounds, shown=failed.tally)
+
+
+def _controlled(
+    run: StressRun,
+    plan: StressPlan,
+    deadline: float,
+    settings: Settings,
+    token: ReplayToken | None,
+) -> tuple[StressFinding | Unpicklable | None, str]:
+    """The controlled rounds under one start method: the finding to report, if any, and
+    what was explored."""
+    schedule = Schedule(run.processes)
+    crew = _start(run, plan, functools.partial(start_controlled_round, schedule, run.seed))
+    if not isinstance(crew, Crew):
+        return crew, ""
+    explorer = Explorer(run.processes, run.rounds, f"{run.seed}:{run.method}")
+    rounds = _Controlled(run, plan, crew, schedule)
+    failed: _Round | None = None
+    with crew:
+        try:
+            if token is not None:
+                failed = rounds.play(
+                    Plan(token.overrides, token.priorities, token.changes), deadline
+                )
+                if (failed.log.steps, failed.log.digest) != (token.steps, token.digest):
+                    raise ValueError(
+                        f"the replay token does not fit {plan.name} as it is now: it was "
+                        f"recorded over {token.steps} scheduling points and this run took "
+                        f"another path ({failed.log.steps} points); the code or its inputs "
+                        "changed since the failure was printed"
+                    )
+            else:
+                for _ in range(run.rounds):
+                    chosen = explorer.next_plan()
+                    played = rounds.play(chosen, deadline)
+                    explorer.learn(chosen, played.log)
+                    if played.conclusive:
+                        failed = played
+                        break
+                    if failed is None and played.failure is not None:
+                        failed = played  # unguarded: reported unless a loss shows
+                if failed is not None:
+                    failed = rounds.minimal(failed, deadline)
+        except (Overran, WorkerDied) as exc:
+            broken = _broken(run, rounds.rounds - 1, exc, settings.timeout)
+            return broken, explorer.describe()
+    if failed is None or failed.failure is None:
+        return None, explorer.describe()
+    return rounds.finding(failed), explorer.describe()
 
 
 def _expect(expect: Callable[[], Any]) -> str | None:

@@ -2,8 +2,8 @@
 
 A ``Crew`` starts ``processes`` processes under one start method, once.  Each
 round, every member gets a command, calls ``prepare(label, round)``, waits on
-a shared barrier so that all start the target together, runs
-``target(*args)`` and reports back.  The parent waits on the members' pipes
+a shared barrier so that all start the target together, runs ``target(*args)``
+the way ``prepare`` returned, and reports back.  The parent waits on the members' pipes
 and process sentinels at once (``supervise.Watch``), so a member that dies is
 noticed as soon as it dies, and a round that overruns its deadline is cut
 short.  ``close()`` stops, then terminates, then kills whatever is left:
@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from pytest_mpcheck._engine.supervise import Overran, Watch, WorkerDied, forking
-from pytest_mpcheck._engine.worker import member as _member
+from pytest_mpcheck._engine.worker import Runner, member as _member
 
 __all__ = ["Crew", "MemberReport"]
 
@@ -44,7 +44,7 @@ class Crew:
         processes: int,
         target: Callable[..., Any],
         args: tuple[Any, ...],
-        prepare: Callable[[int, int], None],
+        prepare: Callable[[int, int], Runner],
         adopt: Callable[..., None],
     ) -> None:
         """``prepare(label, round)`` runs in a member before each round; ``adopt(*primitives)``

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DUMP_SIGNAL",
     "Board",
+    "Runner",
     "Task",
     "arm_worker",
     "armed",
@@ -36,6 +37,9 @@ __all__ = [
 #: The signal that makes a worker write its Python stacks (None where there is none).
 DUMP_SIGNAL = getattr(signal, "SIGUSR1", None)
 _BARRIER_SECONDS = 30.0
+
+#: How a member runs the target in a round: ``run(target, args)``.
+Runner = Callable[[Callable[..., Any], tuple[Any, ...]], None]
 
 _SLOTS = 128
 _IDLE = -1
@@ -162,11 +166,14 @@ def member(
     barrier: Any,
     target: Callable[..., Any],
     args: tuple[Any, ...],
-    prepare: Callable[[int, int], None],
+    prepare: Callable[[int, int], Runner],
     stack_dir: str,
     adopt: Callable[..., None],
 ) -> None:
     """A crew member's life: wait for a command, align on the barrier, run, report.
+
+    ``prepare(label, round)`` sets the round up and returns how to run the target
+    (as it is, or when and as a schedule lets it).
 
     It leaves by ``os._exit``: a spawn child's full interpreter shutdown costs
     more than the rounds, and a member owns nothing that needs it.
@@ -182,10 +189,10 @@ def member(
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(0)
-        prepare(label, command)
+        run = prepare(label, command)
         try:
             barrier.wait(_BARRIER_SECONDS)
-            target(*args)
+            run(target, args)
         except Exception as exc:
             conn.send((f"{type(exc).__name__}: {exc}", user_traceback(exc)))
         else:

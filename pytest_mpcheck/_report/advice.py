@@ -7,9 +7,10 @@ assume.
 
 from __future__ import annotations
 
+import shlex
 from typing import Protocol
 
-__all__ = ["PYTEST", "SCRIPT", "Advice"]
+__all__ = ["PYTEST", "SCRIPT", "Advice", "for_test"]
 
 
 class Advice(Protocol):
@@ -25,8 +26,15 @@ class Advice(Protocol):
         """How to leave a start method out."""
         ...
 
+    def replay(self, token: str, method: str) -> str:
+        """How to run one controlled schedule again, exactly."""
+        ...
+
 
 class _PytestAdvice:
+    def __init__(self, nodeid: str | None = None) -> None:
+        self._nodeid = nodeid
+
     def rerun(self, seed: int, method: str | None) -> str:
         only = "" if method is None else f" --mp-start-methods={method}"
         return f"rerun with --mp-seed={seed}{only}"
@@ -36,6 +44,10 @@ class _PytestAdvice:
 
     def without_method(self) -> str:
         return "leave this start method out with --mp-start-methods"
+
+    def replay(self, token: str, method: str) -> str:
+        test = "" if self._nodeid is None else f" {shlex.quote(self._nodeid)}"
+        return f"pytest{test} --mp-start-methods={method} --mp-replay={token}"
 
 
 class _ScriptAdvice:
@@ -51,6 +63,14 @@ class _ScriptAdvice:
     def without_method(self) -> str:
         return "leave this start method out with the start_methods= keyword"
 
+    def replay(self, token: str, method: str) -> str:
+        return f"call stress() again with replay={token!r}"
+
 
 PYTEST: Advice = _PytestAdvice()
 SCRIPT: Advice = _ScriptAdvice()
+
+
+def for_test(nodeid: str) -> Advice:
+    """Advice under pytest for the test ``nodeid``: a replay names it."""
+    return _PytestAdvice(nodeid)

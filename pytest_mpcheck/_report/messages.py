@@ -433,15 +433,37 @@ def _stress_context(run: StressRun) -> str:
         return f"  processes that accessed it: {run.processes}, seed: {run.seed}"
     return (
         f"  target: {run.target}, start method: {run.method}, processes: {run.processes}, "
-        f"rounds: {run.rounds}, seed: {run.seed}"
+        f"rounds: {run.rounds}, seed: {run.seed}, schedule: {run.schedule}"
     )
 
 
+def _rerun(run: StressRun, context: _Context) -> list[str]:
+    """How to see the failure again: the replay of a controlled schedule (best-effort
+    where a process ran outside control), else the seed."""
+    if run.replay is None or run.method is None:
+        why = (
+            " (the seed fixes the noise schedule, not the OS scheduler)"
+            if run.schedule == "free" and not run.in_block
+            else ""
+        )
+        return [f"  {context.advice.rerun(run.seed, run.method)}{why}"]
+    lines = [f"  replay: {context.advice.replay(run.replay, run.method)}"]
+    if run.uncontrolled:
+        lines.append(
+            f"  not fully controlled: {run.uncontrolled}; what such a process does outside "
+            "mpcheck's objects is not ordered by the schedule, so the replay is best-effort"
+        )
+    return lines
+
+
 def _outcomes(finding: RaceFinding | ExpectFailure) -> str:
+    stop = (
+        "exploring stops at the first failure"
+        if finding.run.schedule == "controlled"
+        else "rounds stop shortly after one fails"
+    )
     skipped = (
-        f" (of {finding.run.rounds}: rounds stop shortly after one fails)"
-        if finding.rounds_run < finding.run.rounds
-        else ""
+        f" (of {finding.run.rounds}: {stop})" if finding.rounds_run < finding.run.rounds else ""
     )
     return f"  outcomes over {finding.rounds_run} rounds{skipped}: {histogram(finding.histogram)}"
 
@@ -509,8 +531,7 @@ def _race(finding: RaceFinding, context: _Context) -> str:
         f"  final value: {finding.histogram[0][0]}" if run.in_block else _outcomes(finding),
         "  fix: hold one lock across the read and the write, e.g. "
         "`with counter.get_lock(): counter.value += 1`",
-        f"  {context.advice.rerun(run.seed, run.method)} (the seed fixes the noise schedule, "
-        "not the OS scheduler)",
+        *_rerun(run, context),
     ]
     return "\n".join(lines)
 
@@ -525,7 +546,7 @@ def _expect_failed(finding: ExpectFailure, context: _Context) -> str:
             f"{finding.round_number}: {finding.message}",
             _stress_context(run),
             _outcomes(finding),
-            f"  {context.advice.rerun(run.seed, run.method)}",
+            *_rerun(run, context),
         ]
     )
 
@@ -539,6 +560,7 @@ def _target_raised(finding: TargetRaised, context: _Context) -> str:
             f"{finding.round_number}: {finding.error}",
             _stress_context(run),
             _trace_tail(finding.trace),
+            *(_rerun(run, context) if run.replay is not None else []),
         ]
     )
 

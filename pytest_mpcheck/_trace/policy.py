@@ -23,7 +23,7 @@ import os
 import random
 import time
 from collections.abc import Callable, Iterator
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from pytest_mpcheck._trace.locks import BOOK
 
@@ -32,11 +32,12 @@ __all__ = [
     "AccessPolicy",
     "Noise",
     "Tracing",
-    "acquired",
+    "acquiring",
+    "configure",
     "configured",
     "current",
     "policy",
-    "releasing",
+    "released",
     "start_round",
 ]
 
@@ -49,7 +50,7 @@ class AccessPolicy:
 
     ``holding`` says whether the process holds a known lock at that point.
     ``on_writes`` and ``on_locks`` say whether a class overrides ``write``, or
-    ``acquire``/``release``: every access passes here, so the calls that would do
+    the lock methods: every access passes here, so the calls that would do
     nothing are skipped (noise acts on reads only).
     """
 
@@ -60,7 +61,10 @@ class AccessPolicy:
         super().__init_subclass__(**kwargs)
         base = AccessPolicy
         cls.on_writes = cls.write is not base.write
-        cls.on_locks = cls.acquire is not base.acquire or cls.release is not base.release
+        cls.on_locks = any(
+            getattr(cls, name) is not getattr(base, name)
+            for name in ("acquire", "release", "wait_free")
+        )
 
     def read(self, lo: int, hi: int, holding: bool) -> None:
         """After a read of locations ``lo`` to ``hi`` was recorded."""
@@ -68,11 +72,15 @@ class AccessPolicy:
     def write(self, lo: int, hi: int, holding: bool) -> None:
         """After a write of locations ``lo`` to ``hi`` was recorded."""
 
-    def acquire(self, lock_id: int) -> None:
-        """After a known lock was acquired."""
+    def acquire(self, lock_id: int, blocking: bool, reentrant: bool) -> bool:
+        """Before a known lock is taken; False makes a non-blocking acquire fail."""
+        return True
 
     def release(self, lock_id: int) -> None:
-        """Before a known lock is released."""
+        """After a known lock was released."""
+
+    def wait_free(self, lock_id: int) -> None:
+        """Before one access takes the known lock ``lock_id`` for itself only."""
 
 
 class Noise(AccessPolicy):
@@ -141,22 +149,36 @@ def configured(tracing: Tracing) -> Iterator[Tracing]:
         _TRACING.reset(token)
 
 
-def start_round(seed: int, label: int, round_number: int, noise: float = NOISE) -> None:
-    """A stress member's set-up before each round: its label, seeded noise, a clean book."""
+def configure(tracing: Tracing) -> None:
+    """Trace with ``tracing`` in this process from now on (a stress member's round)."""
+    _TRACING.set(tracing)
+
+
+def start_round(
+    seed: int, label: int, round_number: int, noise: float = NOISE
+) -> Callable[[Callable[..., Any], tuple[Any, ...]], None]:
+    """A stress member's set-up before a free round: its label, seeded noise, a clean
+    book; returns how it runs the target (as it is)."""
     access = Noise.seeded(seed, round_number, label, probability=noise) if noise > 0 else None
-    _TRACING.set(Tracing(label, seed, access or AccessPolicy()))
+    configure(Tracing(label, seed, access or AccessPolicy()))
     BOOK.new_round()
+    return _run
 
 
-def acquired(lock_id: int) -> None:
-    """A known lock was acquired (and booked): tell the policy, if one is configured."""
+def _run(target: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    target(*args)
+
+
+def acquiring(lock_id: int, blocking: bool, reentrant: bool) -> bool:
+    """A known lock is about to be taken: ask the policy, if one is configured and cares."""
     chosen = current().policy
     if chosen is not None and chosen.on_locks:
-        chosen.acquire(lock_id)
+        return chosen.acquire(lock_id, blocking, reentrant)
+    return True
 
 
-def releasing(lock_id: int) -> None:
-    """A known lock is about to be released: tell the policy, if one is configured."""
+def released(lock_id: int) -> None:
+    """A known lock was released (and unbooked): tell the policy, if one is configured."""
     chosen = current().policy
     if chosen is not None and chosen.on_locks:
         chosen.release(lock_id)

@@ -56,12 +56,20 @@ class Trace:
     """Shared ring buffer of access records for one object; picklable to children."""
 
     def __init__(
-        self, seed: int, lock: Any = None, lock_id: int = 0, capacity: int = CAPACITY
+        self,
+        seed: int,
+        lock: Any = None,
+        lock_id: int = 0,
+        guard_id: int = 0,
+        capacity: int = CAPACITY,
     ) -> None:
         """``seed`` seeds the noise of processes nobody configured; ``lock`` is the
         object's own lock, if it has one, which then also guards the records; a
-        process holding the known reentrant lock ``lock_id`` holds ``lock`` already."""
+        process holding the known reentrant lock ``lock_id`` holds ``lock`` already;
+        ``guard_id`` is the known lock whose real lock ``lock`` is, which a policy may
+        make an access wait for."""
         self._lock_id = lock_id
+        self._guard_id = guard_id
         self._capacity = capacity
         self._seed = seed
         self._buffer: Any = sharedctypes.RawArray("b", capacity * RECORD.size)
@@ -128,8 +136,11 @@ class Trace:
             frame = frame.f_back
         process = BOOK
         tracing = current()
+        chosen = tracing.policy or policy(self._seed)
         lock = None if self._lock_id in process.held else self.lock
         if lock is not None:
+            if chosen.on_locks and self._guard_id:
+                chosen.wait_free(self._guard_id)
             lock.acquire()
         try:
             if op != READ:
@@ -166,7 +177,6 @@ class Trace:
         finally:
             if lock is not None:
                 lock.release()
-        chosen = tracing.policy or policy(self._seed)
         if op == READ:
             chosen.read(lo, hi, process.holding > 0)
         elif chosen.on_writes:
