@@ -23,7 +23,7 @@ from typing import Any
 
 from pytest_mpcheck._checks.explore import Explorer, explicit, shrink
 from pytest_mpcheck._checks.pickling import describe_object, find_problem
-from pytest_mpcheck._checks.races import analyze, shortfall, worst_loss
+from pytest_mpcheck._checks.races import RoundRaces, analyze, shortfall, worst_loss
 from pytest_mpcheck._checks.reach import DEPTH, ITEMS, Reach, entries, reach
 from pytest_mpcheck._checks.shared import (
     Lock,
@@ -40,6 +40,7 @@ from pytest_mpcheck._engine.crew import Crew, MemberReport
 from pytest_mpcheck._engine.supervise import Overran, WorkerDied, describe_exit
 from pytest_mpcheck._engine.worker import Runner
 from pytest_mpcheck._model import (
+    Event,
     ExpectFailure,
     Found,
     LostUpdate,
@@ -310,7 +311,10 @@ class _Tally:
 
     def races(self, path: str, records: Records) -> None:
         events = records.events()
-        races = analyze(events)
+        self.add(path, events, analyze(events))
+
+    def add(self, path: str, events: list[Event], races: RoundRaces) -> None:
+        """One round's races on the object at ``path``, found in its ``events``."""
         for kind, found in ((True, races.lost), (False, races.unguarded)):
             per_location = Counter(race.location for race in found)
             for race in found:
@@ -428,10 +432,32 @@ def _free(
 
 
 class _Round:
-    """One controlled round: its plan, what it did, what it showed on its own."""
+    """One controlled round: its plan, what it did, what it showed on its own.
 
-    def __init__(self, plan: Plan, log: RoundLog, tally: _Tally, raised: TargetRaised | None):
+    Its races are known once ``settle()`` has read its traces, which a check does
+    while the next round runs.
+    """
+
+    def __init__(
+        self,
+        plan: Plan,
+        log: RoundLog,
+        tally: _Tally,
+        raised: TargetRaised | None,
+        traces: list[tuple[str, Records]],
+        into: _Tally,
+    ) -> None:
         self.plan, self.log, self.tally, self.raised = plan, log, tally, raised
+        self._traces, self._into = traces, into
+
+    def settle(self) -> None:
+        """Read the round's traces: its races, counted here and in every round's tally."""
+        for path, records in self._traces:
+            events = records.events()
+            races = analyze(events)
+            self.tally.add(path, events, races)
+            self._into.add(path, events, races)
+        self._traces = []
 
     @property
     def failure(self) -> tuple[object, ...] | None:
@@ -468,24 +494,25 @@ class _Controlled:
         self.tally = _Tally()
         self.rounds = 0
 
-    def play(self, chosen: Plan, deadline: float) -> _Round:
-        """Run one round under ``chosen``."""
+    def play(self, chosen: Plan, deadline: float, meanwhile: _Round | None = None) -> _Round:
+        """Run one round under ``chosen`` (settling ``meanwhile`` while it runs); the
+        round is left to settle."""
         number = self.rounds
         self.rounds += 1
         plan = self._plan
         for _, obj in plan.shared:
             reset(obj)
         self._schedule.begin(chosen)
-        reports = self._crew.run_round(number, deadline)
+        reports = self._crew.run_round(
+            number, deadline, None if meanwhile is None else meanwhile.settle
+        )
         log = self._schedule.log()
         own = _Tally()
         own.ended(number, plan.shared, plan.expect)
         self.tally.ended(number, plan.shared, plan.expect)
-        for path, obj in plan.shared:
-            records = trace_records(obj)
-            own.races(path, records)
-            self.tally.races(path, records)
-        return _Round(chosen, log, own, _raised(self._run, number, reports))
+        traces = [(path, trace_records(obj)) for path, obj in plan.shared]
+        raised = _raised(self._run, number, reports)
+        return _Round(chosen, log, own, raised, traces, self.tally)
 
     def minimal(self, failed: _Round, deadline: float) -> _Round:
         """The failing round with the fewest schedule choices that still fails the same
@@ -498,6 +525,7 @@ class _Controlled:
             if time.monotonic() > deadline:
                 return False
             played = self.play(trial, deadline)
+            played.settle()
             if played.failure == failure and not played.log.misfit:
                 last = played
                 return True
@@ -533,6 +561,39 @@ class _Controlled:
         return self.tally.finding(run, self._plan.shared, self.rounds, shown=failed.tally)
 
 
+def _explore(
+    rounds: _Controlled, explorer: Explorer, budget: int, deadline: float
+) -> _Round | None:
+    """Play the explorer's plans until one fails for sure; the round to report, if any.
+
+    A round's traces are read while the next one runs, so a race ends the
+    exploration one round late; a raising target or a failed ``expect()`` at once.
+    An update no lock guards is kept while exploring goes on to show it lost.
+    """
+    found: _Round | None = None
+    unsettled: _Round | None = None
+    for _ in range(budget):
+        chosen = explorer.next_plan()
+        played = rounds.play(chosen, deadline, unsettled)
+        explorer.learn(chosen, played.log)
+        settled = [] if unsettled is None else [unsettled]
+        unsettled = played
+        if played.raised is not None or played.tally.failed_expect:
+            played.settle()
+            settled.append(played)
+            unsettled = None
+        for done in settled:
+            if done.conclusive:
+                return done
+            if found is None and done.failure is not None:
+                found = done
+    if unsettled is not None:
+        unsettled.settle()
+        if unsettled.conclusive or (found is None and unsettled.failure is not None):
+            return unsettled
+    return found
+
+
 def _controlled(
     run: StressRun,
     plan: StressPlan,
@@ -555,6 +616,7 @@ def _controlled(
                 failed = rounds.play(
                     Plan(token.overrides, token.priorities, token.changes), deadline
                 )
+                failed.settle()
                 if (failed.log.steps, failed.log.digest) != (token.steps, token.digest):
                     raise ValueError(
                         f"the replay token does not fit {plan.name} as it is now: it was "
@@ -563,15 +625,7 @@ def _controlled(
                         "changed since the failure was printed"
                     )
             else:
-                for _ in range(run.rounds):
-                    chosen = explorer.next_plan()
-                    played = rounds.play(chosen, deadline)
-                    explorer.learn(chosen, played.log)
-                    if played.conclusive:
-                        failed = played
-                        break
-                    if failed is None and played.failure is not None:
-                        failed = played  # unguarded: reported unless a loss shows
+                failed = _explore(rounds, explorer, run.rounds, deadline)
                 if failed is not None:
                     failed = rounds.minimal(failed, deadline)
         except (Overran, WorkerDied) as exc:

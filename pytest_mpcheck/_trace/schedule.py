@@ -27,6 +27,7 @@ only this module, the trace's others and the standard library.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import sys
 from collections.abc import Callable
@@ -72,11 +73,16 @@ _RUNNING, _READY, _BLOCKED, _DONE, _FREE = 1, 2, 3, 4, 5
     _STALLED,
     _DIGEST,
     _PRIORITIES,
+    _READY_MASK,
+    _NEXT_OVERRIDE,
+    _UNTIL,
+    _BLOCKED_MASK,
     _HEADER,
-) = range(12)
+) = range(16)
 # Per-process slots.
 _STATE, _WAITS, _PRIORITY, _PER_PROCESS = range(4)
 _DIGEST_MOD = (1 << 61) - 1
+_FOREVER = 1 << 62
 #: The log keeps which processes could run for the first 31 only.
 MASKED = 31
 _MASK = (1 << MASKED) - 1
@@ -130,17 +136,49 @@ class Schedule:
 
     def __init__(self, processes: int) -> None:
         self.processes = processes
-        self._head: Any = sharedctypes.RawArray("q", _HEADER + _PER_PROCESS * (processes + 1))
-        self._plan: Any = sharedctypes.RawArray("q", 2 * MAX_OVERRIDES + MAX_CHANGES)
-        self._locks: Any = sharedctypes.RawArray("q", 3 * LOCK_SLOTS)
-        self._log: Any = sharedctypes.RawArray("q", LOG)
-        self._notes: Any = sharedctypes.RawArray("c", NOTE_BYTES * (processes + 1))
-        self._mutex = synchronize.Lock(ctx=LOCK_CONTEXT)
+        self._shared: dict[str, Any] = {
+            "head": sharedctypes.RawArray("q", _HEADER + _PER_PROCESS * (processes + 1)),
+            "plan": sharedctypes.RawArray("q", 2 * MAX_OVERRIDES + MAX_CHANGES),
+            "locks": sharedctypes.RawArray("q", 3 * LOCK_SLOTS),
+            "log": sharedctypes.RawArray("q", LOG),
+            "notes": sharedctypes.RawArray("b", NOTE_BYTES * (processes + 1)),
+        }
+        self._lock = synchronize.Lock(ctx=LOCK_CONTEXT)
         self._turns = [LOCK_CONTEXT.Semaphore(0) for _ in range(processes + 1)]
         self._own()
 
     def _own(self) -> None:
-        register_own_lock(self._mutex, *self._turns)
+        """This process's views of the shared arrays (a memoryview's items are cheaper to
+        read than a ctypes array's), and the locks, ours, not the user's: taken through
+        the semaphore itself, cheaper than ``multiprocessing``'s wrapper."""
+        views = {
+            name: memoryview(array).cast("B").cast("q" if name != "notes" else "B")
+            for name, array in self._shared.items()
+        }
+        self._head, self._plan, self._locks = views["head"], views["plan"], views["locks"]
+        self._log, self._notes = views["log"], views["notes"]
+        #: Slots of the lock model this process has looked up (a lock keeps its slot).
+        self._slots: dict[int, int] = {}
+        register_own_lock(self._lock, *self._turns)
+        semlock = self._lock._semlock  # type: ignore[attr-defined]
+        self._acquire, self._release = semlock.acquire, semlock.release
+        self._mutex = _Mutex(semlock)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        for name in (
+            "_mutex",
+            "_acquire",
+            "_release",
+            "_head",
+            "_plan",
+            "_locks",
+            "_log",
+            "_slots",
+        ):
+            del state[name]
+        del state["_notes"]
+        return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
@@ -157,23 +195,30 @@ class Schedule:
         for turn in self._turns:
             while turn.acquire(False):
                 pass
+        for name, array in self._shared.items():
+            if name != "locks":
+                ctypes.memset(ctypes.addressof(array), 0, ctypes.sizeof(array))
+        locks = self._locks
+        for slot in range(LOCK_SLOTS):
+            # Each lock keeps its slot for the crew's life (members remember them).
+            locks[3 * slot + 1] = locks[3 * slot + 2] = 0
         head, processes = self._head, self.processes
-        head[:] = [0] * len(head)
         head[_PROCESSES] = processes
         head[_OVERRIDES] = len(plan.overrides)
         head[_CHANGES] = len(plan.changes)
         head[_PRIORITIES] = 1 if plan.priorities else 0
         for label in range(1, processes + 1):
-            base = _HEADER + _PER_PROCESS * label
-            head[base + _STATE] = _READY
-            head[base + _PRIORITY] = plan.priorities[label - 1] if plan.priorities else 0
-        flat = [value for pair in plan.overrides for value in pair]
-        self._plan[: len(flat)] = flat
-        self._plan[2 * MAX_OVERRIDES : 2 * MAX_OVERRIDES + len(plan.changes)] = list(plan.changes)
-        self._locks[:] = [0] * len(self._locks)
-        self._notes[:] = b"\0" * len(self._notes)
+            self._set_state(label, _READY)
+            head[_HEADER + _PER_PROCESS * label + _PRIORITY] = (
+                plan.priorities[label - 1] if plan.priorities else 0
+            )
+        flat = [value for pair in sorted(plan.overrides) for value in pair]
+        for index, value in enumerate(flat):
+            self._plan[index] = value
+        for index, value in enumerate(plan.changes):
+            self._plan[2 * MAX_OVERRIDES + index] = value
         with self._mutex:
-            self._dispatch(0)
+            self._dispatch(0, 0)
 
     def log(self) -> RoundLog:
         """What the round that just ended did (read by the parent after the round)."""
@@ -185,7 +230,7 @@ class Schedule:
         )
         notes = {}
         for label in range(1, self.processes + 1):
-            raw = bytes(self._notes[NOTE_BYTES * label : NOTE_BYTES * (label + 1)])
+            raw = self._notes[NOTE_BYTES * label : NOTE_BYTES * (label + 1)].tobytes()
             text = raw.split(b"\0", 1)[0].decode(errors="replace")
             if text:
                 notes[label] = text
@@ -222,51 +267,114 @@ class Schedule:
         return state
 
     def _set_state(self, label: int, state: int) -> None:
-        self._head[_HEADER + _PER_PROCESS * label + _STATE] = state
+        head = self._head
+        head[_HEADER + _PER_PROCESS * label + _STATE] = state
+        bit = 1 << (label - 1)
+        head[_READY_MASK] = head[_READY_MASK] | bit if state == _READY else head[_READY_MASK] & ~bit
+        blocked = head[_BLOCKED_MASK]
+        head[_BLOCKED_MASK] = blocked | bit if state == _BLOCKED else blocked & ~bit
 
-    def _dispatch(self, current: int) -> int:
+    def _advance(self, label: int, state: int) -> int:
+        """The process ``label`` leaves a point in ``state``: who runs next (``label`` to
+        go on; 0 when another process has the turn and this one, back from running
+        free, waits for it like the others)."""
+        head = self._head
+        if head[_ABORT]:
+            return label
+        turn = head[_TURN]
+        if turn == label and state == _READY and head[_STEP] + 1 < head[_UNTIL]:
+            self._go_on(label)
+            return label
+        if turn not in (0, label):
+            self._set_state(label, state)
+            return 0
+        return self._dispatch(label, state)
+
+    def _until(self, step: int, chosen: int) -> int:
+        """The first step after ``step`` at which the plan may choose other than letting
+        ``chosen`` go on: its next override, or under PCT its next change point (every
+        step if another process has a higher priority)."""
+        head, plan = self._head, self._plan
+        index = head[_NEXT_OVERRIDE]
+        until = plan[2 * index] if index < head[_OVERRIDES] else _FOREVER
+        if head[_PRIORITIES]:
+            base = _HEADER + _PRIORITY
+            mine = head[base + _PER_PROCESS * chosen]
+            for label in range(1, self.processes + 1):
+                if label != chosen and head[base + _PER_PROCESS * label] > mine:
+                    return step + 1
+            for index in range(head[_CHANGES]):
+                change = plan[2 * MAX_OVERRIDES + index]
+                if change > step:
+                    until = min(until, change)
+        return int(until)
+
+    def _dispatch(self, current: int, state: int) -> int:
         """Take a step: choose who runs among the ready processes, log it, hand the turn.
 
-        ``current`` is the process at the point (0 at the start of a round); it is
-        ready if it can go on.  Returns the chosen label, or 0 when nobody can run
-        (the round is over, or everyone left waits for a lock: a deadlock, or for a
-        free process to come back).
+        ``current`` is the process at the point (0 at the start of a round or when a
+        waiting process takes the turn), which leaves it in ``state``: ready if it can
+        go on.  Returns the chosen label, or 0 when nobody can run (the round is over,
+        or everyone left waits for a lock: a deadlock, or for a free process).
         """
         head = self._head
-        processes = self.processes
-        ready = 0
-        for label in range(1, processes + 1):
-            if self._state(label) == _READY:
-                ready |= 1 << (label - 1)
+        ready = head[_READY_MASK]
+        if current and state == _READY:
+            ready |= 1 << (current - 1)
         step = head[_STEP] + 1
         head[_STEP] = step
-        chosen = self._choose(step, current, ready)
+        chosen = self._choose(step, current, ready) if ready else 0
         if step <= LOG:
             self._log[step - 1] = chosen | current << 16 | (ready & _MASK) << 32
         head[_DIGEST] = (head[_DIGEST] * 131 + chosen * 8 + current) % _DIGEST_MOD
         head[_TURN] = chosen
         if chosen:
+            head[_UNTIL] = self._until(step, chosen)
+        if chosen and chosen == current:
+            if head[_HEADER + _PER_PROCESS * current + _STATE] != _RUNNING:
+                self._set_state(current, _RUNNING)  # a free process, back and chosen
+            return chosen
+        if current:
+            self._set_state(current, state)
+        if chosen:
             self._set_state(chosen, _RUNNING)
-            if chosen != current:
-                self._turns[chosen].release()
+            self._turns[chosen].release()
         else:
-            states = [self._state(label) for label in range(1, processes + 1)]
+            states = [self._state(label) for label in range(1, self.processes + 1)]
             if _BLOCKED in states and _FREE not in states:
                 self._abort(deadlock=True)
         return chosen
 
+    def _go_on(self, label: int) -> None:
+        """A step where the running process goes on, as the plan says from here on:
+        the common case, kept short."""
+        head = self._head
+        step = head[_STEP] + 1
+        head[_STEP] = step
+        if step <= LOG:
+            ready = head[_READY_MASK] | 1 << (label - 1)
+            self._log[step - 1] = label | label << 16 | (ready & _MASK) << 32
+        head[_DIGEST] = (head[_DIGEST] * 131 + label * 9) % _DIGEST_MOD
+
     def _choose(self, step: int, current: int, ready: int) -> int:
-        if not ready:
-            return 0
         head, plan = self._head, self._plan
-        for index in range(head[_OVERRIDES]):
-            if plan[2 * index] == step:
-                wanted = plan[2 * index + 1]
-                if ready >> (wanted - 1) & 1:
-                    return int(wanted)
+        index, count = head[_NEXT_OVERRIDE], head[_OVERRIDES]
+        while index < count and plan[2 * index] < step:
+            index += 1  # a step that never came (overrides hold increasing steps)
+        if index < count and plan[2 * index] == step:
+            index += 1
+            wanted = plan[2 * index - 1]
+            if ready >> (wanted - 1) & 1:
+                chosen = int(wanted)
+            else:
+                chosen = 0
                 if not head[_MISFIT]:
                     head[_MISFIT] = step
-                break
+        else:
+            chosen = 0
+        head[_NEXT_OVERRIDE] = index
+        if chosen:
+            return chosen
         if head[_PRIORITIES]:
             changes = head[_CHANGES]
             for index in range(changes):
@@ -296,6 +404,15 @@ class Schedule:
 
     def _slot(self, lock_id: int, claim: bool) -> int:
         """The model's slot of ``lock_id`` (a free one if ``claim``), or -1."""
+        slot = self._slots.get(lock_id)
+        if slot is not None:
+            return slot
+        slot = self._probe(lock_id, claim)
+        if slot >= 0:
+            self._slots[lock_id] = slot
+        return slot
+
+    def _probe(self, lock_id: int, claim: bool) -> int:
         locks = self._locks
         start = lock_id % LOCK_SLOTS
         for offset in range(LOCK_SLOTS):
@@ -335,9 +452,9 @@ class Schedule:
                     # Stuck outside mpcheck's objects: it runs on free, the others go on.
                     self._set_state(running, _FREE)
                     head[_STALLED] |= 1 << (running - 1)
-                    self._dispatch(0)
+                    self._dispatch(0, 0)
                 elif not running and self._state(label) == _READY:
-                    self._dispatch(0)
+                    self._dispatch(0, 0)
                 # If the turn came here, the semaphore holds it: the next acquire takes it.
                 seen = head[_STEP]
         if head[_ABORT]:
@@ -350,9 +467,8 @@ class Scheduled(AccessPolicy):
     def __init__(self, schedule: Schedule, label: int) -> None:
         self._schedule = schedule
         self._label = label
-        #: Where this process took each known lock it holds: lock id -> site.
-        self._taken: dict[int, str] = {}
-        self._last_site = ""
+        #: Where this process took each known lock it holds: lock id -> (file, line).
+        self._taken: dict[int, tuple[str, int]] = {}
         self._aborted = False
 
     # The points.
@@ -367,12 +483,13 @@ class Scheduled(AccessPolicy):
         """Before a known lock is taken: the model gives it, or the process waits at the
         point while another holds it (a non-blocking acquire fails instead).  A timed
         acquire waits as a blocking one: under control nobody else would run meanwhile."""
-        schedule, label = self._schedule, self._label
         if self._aborted:
             return True
-        site = self._last_site = _site()
+        schedule, label = self._schedule, self._label
+        where = _where()
         while True:
-            with schedule._mutex:
+            schedule._acquire()
+            try:
                 self._back_in_control()
                 slot = schedule._slot(lock_id, claim=True)
                 locks = schedule._locks
@@ -382,14 +499,16 @@ class Scheduled(AccessPolicy):
                     if slot >= 0:
                         locks[3 * slot + 1] = label
                         locks[3 * slot + 2] += 1
-                    self._taken.setdefault(lock_id, site)
-                    go = self._step(_READY)
+                    self._taken.setdefault(lock_id, where)
+                    go = schedule._advance(label, _READY)
                 elif not blocking:
-                    go = self._step(_READY)
+                    go = schedule._advance(label, _READY)
                 else:
                     schedule._head[_HEADER + _PER_PROCESS * label + _WAITS] = lock_id
-                    self._note(f"waits for lock {lock_id:x} at {site}")
-                    go = self._step(_BLOCKED)
+                    self._note(f"waits for lock {lock_id:x} at {_describe(where)}")
+                    go = schedule._advance(label, _BLOCKED)
+            finally:
+                schedule._release()
             if go != label:
                 self._await()
             if free or not blocking:
@@ -397,20 +516,24 @@ class Scheduled(AccessPolicy):
 
     def release(self, lock_id: int) -> None:
         """After a known lock was released: whoever waited for it may run again."""
-        schedule, label = self._schedule, self._label
         if self._aborted:
             return
-        with schedule._mutex:
+        schedule, label = self._schedule, self._label
+        schedule._acquire()
+        try:
             self._back_in_control()
             slot = schedule._slot(lock_id, claim=False)
             locks = schedule._locks
             if slot >= 0 and locks[3 * slot + 1] == label:
-                locks[3 * slot + 2] -= 1
-                if locks[3 * slot + 2] <= 0:
+                depth = locks[3 * slot + 2] - 1
+                locks[3 * slot + 2] = depth
+                if depth <= 0:
                     locks[3 * slot + 1] = locks[3 * slot + 2] = 0
                     self._taken.pop(lock_id, None)
                     self._wake_waiters(lock_id)
-            go = self._step(_READY)
+            go = schedule._advance(label, _READY)
+        finally:
+            schedule._release()
         if go != label:
             self._await()
 
@@ -427,7 +550,7 @@ class Scheduled(AccessPolicy):
                 if holder in (0, self._label):
                     return
                 schedule._head[_HEADER + _PER_PROCESS * self._label + _WAITS] = lock_id
-                self._note(f"waits for lock {lock_id:x} at {_site()}")
+                self._note(f"waits for lock {lock_id:x} at {_describe(_where())}")
                 go = self._step(_BLOCKED)
             if go != self._label:
                 self._await()
@@ -455,24 +578,23 @@ class Scheduled(AccessPolicy):
     def _point(self) -> None:
         if self._aborted:
             return
-        schedule = self._schedule
-        self._last_site = _site()
-        with schedule._mutex:
+        schedule, label = self._schedule, self._label
+        head = schedule._head
+        schedule._acquire()
+        try:
+            if head[_TURN] == label and head[_STEP] + 1 < head[_UNTIL] and not head[_ABORT]:
+                schedule._go_on(label)
+                return
             self._back_in_control()
             go = self._step(_READY)
-        if go != self._label:
+        finally:
+            schedule._release()
+        if go != label:
             self._await()
 
     def _step(self, state: int) -> int:
         """Leave the point in ``state`` and let the schedule choose; who was chosen."""
-        schedule, label = self._schedule, self._label
-        head = schedule._head
-        if head[_ABORT]:
-            return label
-        schedule._set_state(label, state)
-        if head[_TURN] not in (0, label):
-            return 0  # another process has the turn (this one ran free): wait like the others
-        return schedule._dispatch(label)
+        return self._schedule._advance(self._label, state)
 
     def _await(self) -> None:
         """Wait for this process's turn (outside the mutex)."""
@@ -486,22 +608,31 @@ class Scheduled(AccessPolicy):
         """A process that ran free asks for the turn again, and says where it had stopped."""
         schedule, label = self._schedule, self._label
         if schedule._state(label) == _FREE:
-            self._note(f"did not reach a point for {STALL:g} s after {self._last_site}")
+            schedule._head[_UNTIL] = 0  # the running process may have to give way now
+            self._note(
+                f"did not reach a point for {STALL:g} s (it came back at {_describe(_where())}); "
+                "what it "
+                "waited for or computed there was outside mpcheck's objects"
+            )
             schedule._set_state(label, _READY)
 
     def _wake_waiters(self, lock_id: int) -> None:
         schedule = self._schedule
         head = schedule._head
+        if not head[_BLOCKED_MASK]:
+            return
+        head[_UNTIL] = 0  # a woken process may have to run first
         for other in range(1, schedule.processes + 1):
             base = _HEADER + _PER_PROCESS * other
             if head[base + _STATE] == _BLOCKED and head[base + _WAITS] == lock_id:
-                head[base + _STATE] = _READY
+                schedule._set_state(other, _READY)
                 head[base + _WAITS] = 0
 
     def _note(self, text: str) -> None:
         """What this process says of itself, for the report: where it waits, what it holds."""
         held = "; ".join(
-            f"holds lock {lock:x} (taken at {site})" for lock, site in self._taken.items()
+            f"holds lock {lock:x} (taken at {_describe(where)})"
+            for lock, where in self._taken.items()
         )
         data = ("; ".join(part for part in (text, held) if part)).encode()[: NOTE_BYTES - 1]
         start = NOTE_BYTES * self._label
@@ -509,14 +640,33 @@ class Scheduled(AccessPolicy):
         notes[start : start + NOTE_BYTES] = data.ljust(NOTE_BYTES, b"\0")
 
 
-def _site() -> str:
-    """``file:line`` of the innermost frame outside the package."""
+class _Mutex:
+    """A ``with`` block over a raw semaphore."""
+
+    __slots__ = ("_acquire", "_release")
+
+    def __init__(self, semlock: Any) -> None:
+        self._acquire, self._release = semlock.acquire, semlock.release
+
+    def __enter__(self) -> None:
+        self._acquire()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._release()
+
+
+def _where() -> tuple[str, int]:
+    """(file, line) of the innermost frame outside the package."""
     frame: Any = sys._getframe(1)
     while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
         frame = frame.f_back
     if frame is None:
-        return "<unknown>"
-    return f"{frame.f_code.co_filename}:{frame.f_lineno}"
+        return ("<unknown>", 0)
+    return (frame.f_code.co_filename, frame.f_lineno)
+
+
+def _describe(where: tuple[str, int]) -> str:
+    return f"{where[0]}:{where[1]}"
 
 
 def start_controlled_round(
