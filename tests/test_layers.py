@@ -19,7 +19,7 @@ PACKAGE = Path(pytest_mpcheck.__file__).parent
 ALLOWED = {
     "_model": set(),
     "_errors": set(),
-    "_settings": set(),
+    "_settings": {"_model"},
     "_engine": {"_model"},
     "_trace": {"_model"},
     "_checks": {"_model", "_engine", "_trace", "_settings"},

@@ -91,12 +91,18 @@ COUNTER = """
 """
 
 
+@pytest.mark.parametrize("schedule", ["controlled", "free"])
 @pytest.mark.parametrize("method", METHODS)
 def test_the_guides_counter_fails_with_a_witness_and_passes_with_its_lock(
-    pytester: pytest.Pytester, method: str
+    pytester: pytest.Pytester, method: str, schedule: str
 ) -> None:
     result = run_pytest(
-        pytester, COUNTER, "-rA", f"--mp-start-methods={method}", f"--mp-seed={SEED}"
+        pytester,
+        COUNTER,
+        "-rA",
+        f"--mp-start-methods={method}",
+        f"--mp-seed={SEED}",
+        f"--mp-schedule={schedule}",
     )
     assert outcomes_of(result) == {"test_broken": "FAILED", "test_fixed": "PASSED"}
     line = line_of(COUNTER, "the lock is missing")
@@ -110,7 +116,7 @@ def test_the_guides_counter_fails_with_a_witness_and_passes_with_its_lock(
             )
             + "* short of what its updates add up to",
             f"E * target: increment, start method: {method}, processes: 4, rounds: 20, "
-            f"seed: {SEED}",
+            f"seed: {SEED}, schedule: {schedule}",
             "E * | step | process * | process * |",
             f"E * | read .value * (*.py:{line}) *|  <- stale read",
             f"E * | write .value * (*.py:{line}) *|  <- overwrites step *",
@@ -118,7 +124,10 @@ def test_the_guides_counter_fails_with_a_witness_and_passes_with_its_lock(
             "wrote at step * in between, and that write was lost.",
             "E * outcomes over * rounds*: * x*",
             "E * fix: hold one lock across the read and the write*",
-            f"E * rerun with --mp-seed={SEED} --mp-start-methods={method} (the seed fixes "
+            f"E * replay: pytest test_the_guides_counter_*.py::test_broken "
+            f"--mp-start-methods={method} --mp-replay=1*"
+            if schedule == "controlled"
+            else f"E * rerun with --mp-seed={SEED} --mp-start-methods={method} (the seed fixes "
             "the noise schedule, not the OS scheduler)",
         ]
     )

@@ -324,16 +324,20 @@ class _Tally:
                 self.racy_rounds[key] += 1
                 self.lost.setdefault(key, []).append((shortfall(events, location), count))
 
-    def ended(
-        self, number: int, shared: tuple[tuple[str, Shared], ...], expect: Callable[[], Any] | None
-    ) -> None:
-        """A round ended: its outcome, and what ``expect()`` says of it."""
+    @staticmethod
+    def judge(
+        shared: tuple[tuple[str, Shared], ...], expect: Callable[[], Any] | None
+    ) -> tuple[str, str | None]:
+        """A round that just ended: its outcome, and why ``expect()`` fails (None if not)."""
         outcome = tuple(snapshot(obj) for _, obj in shared)
-        self.outcomes[repr(outcome[0] if len(outcome) == 1 else outcome)] += 1
-        if expect is not None:
-            message = _expect(expect)
-            if message is not None:
-                self.failed_expect.append((number, message))
+        message = None if expect is None else _expect(expect)
+        return repr(outcome[0] if len(outcome) == 1 else outcome), message
+
+    def ended(self, number: int, outcome: str, message: str | None) -> None:
+        """Count a round's outcome and failed expectation (``judge``'s verdict)."""
+        self.outcomes[outcome] += 1
+        if message is not None:
+            self.failed_expect.append((number, message))
 
     def finding(
         self,
@@ -367,7 +371,9 @@ class _Tally:
                 )
         failed_expect = (shown or self).failed_expect
         if failed_expect:
-            number, message = failed_expect[0]
+            # The first round that failed, with what the shown round's expect() said.
+            number = (self.failed_expect or failed_expect)[0][0]
+            message = failed_expect[0][1]
             return ExpectFailure(
                 run, number, message, len(self.failed_expect), rounds_run, histogram
             )
@@ -423,7 +429,7 @@ def _free(
             raised = _raised(run, number, reports)
             if raised is not None:
                 return raised
-            tally.ended(number, plan.shared, plan.expect)
+            tally.ended(number, *tally.judge(plan.shared, plan.expect))
             unread.extend((path, trace_records(obj)) for path, obj in plan.shared)
             if failing_since is None and tally.failing:
                 failing_since = time.monotonic()
@@ -445,7 +451,7 @@ class _Round:
         tally: _Tally,
         raised: TargetRaised | None,
         traces: list[tuple[str, Records]],
-        into: _Tally,
+        into: _Tally | None,
     ) -> None:
         self.plan, self.log, self.tally, self.raised = plan, log, tally, raised
         self._traces, self._into = traces, into
@@ -456,7 +462,8 @@ class _Round:
             events = records.events()
             races = analyze(events)
             self.tally.add(path, events, races)
-            self._into.add(path, events, races)
+            if self._into is not None:
+                self._into.add(path, events, races)
         self._traces = []
 
     @property
@@ -494,11 +501,14 @@ class _Controlled:
         self.tally = _Tally()
         self.rounds = 0
 
-    def play(self, chosen: Plan, deadline: float, meanwhile: _Round | None = None) -> _Round:
+    def play(
+        self, chosen: Plan, deadline: float, meanwhile: _Round | None = None, counted: bool = True
+    ) -> _Round:
         """Run one round under ``chosen`` (settling ``meanwhile`` while it runs); the
-        round is left to settle."""
+        round is left to settle.  A round not ``counted`` (a try while shrinking) is
+        left out of the counts and the histogram."""
         number = self.rounds
-        self.rounds += 1
+        self.rounds += counted
         plan = self._plan
         for _, obj in plan.shared:
             reset(obj)
@@ -508,11 +518,13 @@ class _Controlled:
         )
         log = self._schedule.log()
         own = _Tally()
-        own.ended(number, plan.shared, plan.expect)
-        self.tally.ended(number, plan.shared, plan.expect)
+        verdict = own.judge(plan.shared, plan.expect)
+        own.ended(number, *verdict)
+        if counted:
+            self.tally.ended(number, *verdict)
         traces = [(path, trace_records(obj)) for path, obj in plan.shared]
         raised = _raised(self._run, number, reports)
-        return _Round(chosen, log, own, raised, traces, self.tally)
+        return _Round(chosen, log, own, raised, traces, self.tally if counted else None)
 
     def minimal(self, failed: _Round, deadline: float) -> _Round:
         """The failing round with the fewest schedule choices that still fails the same
@@ -524,7 +536,7 @@ class _Controlled:
             nonlocal last
             if time.monotonic() > deadline:
                 return False
-            played = self.play(trial, deadline)
+            played = self.play(trial, deadline, counted=False)
             played.settle()
             if played.failure == failure and not played.log.misfit:
                 last = played
