@@ -173,11 +173,34 @@ def test_the_locked_counter_passes_and_says_what_it_covered(method: str) -> None
     assert report.start_methods == (method,)
     assert report.seed == pytest_mpcheck.active_settings().seed
     assert report.objects == 1
+    assert report.schedule == "controlled"
+    assert re.fullmatch(
+        rf"stress add_locked: 4 rounds x 3 processes under {method} \(seed {report.seed}, "
+        r"controlled schedule\), 1 shared object\(s\): no lost or unguarded update; explored "
+        rf"under {method}: 3 processes, \d+ scheduling points: the schedule without "
+        r"preemption, then 3 PCT schedules of depth 3",
+        report.summary(),
+    ), report.summary()
+    assert counter.value == 300
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_the_locked_counter_passes_free_running_and_says_how_sure(method: str) -> None:
+    counter = pytest_mpcheck.Value("i", 0)
+    report = pytest_mpcheck.stress(
+        add_locked,
+        counter,
+        processes=3,
+        rounds=4,
+        expect=lambda: counter.value == 300,
+        start_methods=method,
+        schedule="free",
+    )
     assert report.bound == 0.75
     assert report.summary() == (
-        f"stress add_locked: 4 rounds x 3 processes under {method} (seed {report.seed}), "
-        "1 shared object(s): no lost or unguarded update; per-round loss rate below about "
-        "75% at 95% confidence (rule of three: 3/4)"
+        f"stress add_locked: 4 rounds x 3 processes under {method} (seed {report.seed}, "
+        "free schedule), 1 shared object(s): no lost or unguarded update; per-round loss "
+        "rate below about 75% at 95% confidence (rule of three: 3/4)"
     )
     assert counter.value == 300
 
@@ -239,7 +262,7 @@ def test_one_unguarded_increment_per_process_fails_and_the_locked_one_passes(
                 f"E * | read .value * (*.py:{line}) *",
                 f"E * | write .value * (*.py:{line}) *",
                 "E * outcomes over * rounds*: *",
-                f"E * rerun with --mp-seed={SEED} --mp-start-methods={method} *",
+                f"E * replay: pytest * --mp-start-methods={method} --mp-replay=1*",
             ]
         )
 
@@ -831,14 +854,18 @@ def test_each_finding_fails_with_its_message_and_its_twin_passes(
 
     raises_line = line_of(source, "# raises here")
     for method in METHODS:
-        context = f"E * target: *, start method: {method}, processes: 2, rounds: 2, seed: {SEED}"
+        context = (
+            f"E * target: *, start method: {method}, processes: 2, rounds: 2, seed: {SEED}, "
+            "schedule: controlled"
+        )
         section(result, f"test_expect_falsy[{method}]").fnmatch_lines(
             [
                 f"E * pytest_mpcheck.ExpectationError: {EXPECT_FAILED} under {method} "
                 f"(seed {SEED}): * of * rounds*, first in round 0: expect() returned False",
                 context,
                 "E * outcomes over * rounds*: 0 x*",
-                f"E * rerun with --mp-seed={SEED} --mp-start-methods={method}",
+                f"E * replay: pytest '*::test_expect_falsy[[]{method}[]]' "
+                f"--mp-start-methods={method} --mp-replay=1*",
             ]
         )
         section(result, f"test_expect_asserts[{method}]").fnmatch_lines(
@@ -1087,7 +1114,8 @@ def test_verbose_shows_what_passing_stress_checks_covered(pytester: pytest.Pytes
         [
             "*= mpcheck coverage =*",
             f"*::test_fixed: stress increment_locked: 5 rounds x 2 processes under {methods} "
-            f"(seed {SEED}), 1 shared object(s): no lost or unguarded update; per-round loss "
-            "rate below about 60% at 95% confidence (rule of three: 3/5)",
+            f"(seed {SEED}, controlled schedule), 1 shared object(s): no lost or unguarded "
+            f"update; explored under {METHODS[0]}: 2 processes, * scheduling points: the "
+            "schedule without preemption, then 4 PCT schedules of depth 3; under *",
         ]
     )

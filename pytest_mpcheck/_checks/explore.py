@@ -111,14 +111,12 @@ class Explorer:
         """What was explored, in words: the guarantee a pass gives."""
         parts = [f"{self._processes} processes, {self._steps} scheduling points"]
         complete = self._level if not self._frontier else self._level - 1
-        if complete >= 0 and self._systematic[0]:
+        if complete == 0 and self._systematic[0]:
+            parts.append("the schedule without preemption")
+        elif complete > 0:
             count = sum(self._systematic[: complete + 1])
-            bound = (
-                "no preemption"
-                if complete == 0
-                else (f"at most {complete} preemption{'s' if complete > 1 else ''}")
-            )
-            parts.append(f"all {count} schedule{'s' if count > 1 else ''} with {bound}")
+            plural = "s" if complete > 1 else ""
+            parts.append(f"all {count} schedules with at most {complete} preemption{plural}")
         if self._pct:
             parts.append(
                 f"then {self._pct} PCT schedule{'s' if self._pct > 1 else ''} of depth {DEPTH}"

@@ -443,7 +443,7 @@ def _rerun(run: StressRun, context: _Context) -> list[str]:
     if run.replay is None or run.method is None:
         why = (
             " (the seed fixes the noise schedule, not the OS scheduler)"
-            if run.schedule == "free" and not run.in_block
+            if run.schedule == "free"
             else ""
         )
         return [f"  {context.advice.rerun(run.seed, run.method)}{why}"]
