@@ -253,7 +253,8 @@ class MpCheck:
             settings = dataclasses.replace(settings, replay=parse_replay(replay))
         workers = settings.processes if processes is None else parse_processes(processes)
         count = settings.rounds if rounds is None else parse_rounds(rounds)
-        with _checking("stress", settings, workers, rounds=count):
+        mode = "controlled" if settings.replay else settings.schedule
+        with _checking("stress", settings, workers, rounds=count, schedule=mode):
             plan = plan_stress(target, args, expect)
             blind = plan.nothing_shared()
             if blind is not None:

@@ -32,6 +32,7 @@ def make_record(
     via: str | None = None,
     items: int | None = None,
     rounds: int | None = None,
+    schedule: str | None = None,
 ) -> dict[str, Any]:
     """One check, as JSON values: what ran, how long, and how it ended."""
     return {
@@ -39,6 +40,7 @@ def make_record(
         "start_methods": list(start_methods),
         "via": via,
         "rounds": rounds,
+        "schedule": schedule,
         "processes": processes,
         "items": items,
         "duration": round(duration, 6),
@@ -63,6 +65,8 @@ def summary_lines(
             tally["items"] += record["items"] or 0
             tally["rounds"] += record["rounds"] or 0
             tally["processes"] += record["processes"] if record["rounds"] else 0
+            if record.get("schedule"):
+                tally[record["schedule"]] += 1
         if record["finding"] and record["outcome"] == "failed":
             findings[record["finding"].split(":", 1)[0]] += 1
     lines = [f"{len(records)} checks; rerun with --mp-seed={seed}"]
@@ -73,6 +77,11 @@ def summary_lines(
             f"  {method}: {tally['checks']} checks ({tally['map_equal']} map, "
             f"{tally['stress']} stress, {tally['instrument']} instrument), "
             f"{tally['items']} items compared, {tally['rounds']} stress rounds"
+            + (
+                f", schedules: {tally['controlled']} controlled, {tally['free']} free"
+                if tally["stress"]
+                else ""
+            )
         )
     if findings:
         lines.append("  findings: " + ", ".join(f"{k} x{n}" for k, n in findings.most_common()))
