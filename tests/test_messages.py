@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import typing
 from typing import Any
 
@@ -51,7 +52,7 @@ from pytest_mpcheck._model import (
     Unpicklable,
 )
 from pytest_mpcheck._report import messages
-from pytest_mpcheck._report.advice import PYTEST, SCRIPT
+from pytest_mpcheck._report.advice import PYTEST, SCRIPT, for_test
 from pytest_mpcheck._report.messages import (
     EXCEPTION_MISMATCH,
     EXPECT_FAILED,
@@ -502,3 +503,32 @@ def test_a_block_timeout_shows_each_stack_under_its_owner() -> None:
         "  process 4242:",
     ]
     assert "--mp-timeout" in text
+
+
+# --- a controlled run says how to replay it ----------------------------------------------
+
+CONTROLLED = dataclasses.replace(STRESS, schedule="controlled", replay="1abc-_")
+
+
+def test_a_controlled_failure_prints_the_command_that_replays_it() -> None:
+    finding = ExpectFailure(CONTROLLED, 3, "no", 1, 4, (("7", 4),))
+    _, text = format_finding(finding, advice=for_test("tests/test_shop.py::test_tickets[spawn]"))
+    assert text.splitlines()[1].endswith("seed: 5, schedule: controlled")
+    assert text.splitlines()[-1] == (
+        "  replay: pytest 'tests/test_shop.py::test_tickets[spawn]' --mp-start-methods=spawn "
+        "--mp-replay=1abc-_"
+    )
+    assert "exploring stops at the first failure" in text
+    _, text = format_finding(finding, advice=SCRIPT)
+    assert text.splitlines()[-1] == "  replay: call stress() again with replay='1abc-_'"
+
+
+def test_a_controlled_failure_says_what_was_not_controlled() -> None:
+    run = dataclasses.replace(CONTROLLED, uncontrolled="process 2 did not reach a point")
+    _, text = format_finding(TargetRaised(run, 0, 1, "ValueError: x", ""))
+    assert text.splitlines()[-1] == (
+        "  not fully controlled: process 2 did not reach a point; what such a process does "
+        "outside mpcheck's objects is not ordered by the schedule, so the replay is best-effort"
+    )
+    _, text = format_finding(TargetRaised(STRESS, 0, 1, "ValueError: x", ""))
+    assert "replay" not in text
