@@ -527,7 +527,7 @@ def test_a_controlled_failure_says_what_was_not_controlled() -> None:
     run = dataclasses.replace(CONTROLLED, uncontrolled="process 2 did not reach a point")
     _, text = format_finding(TargetRaised(run, 0, 1, "ValueError: x", ""))
     assert text.splitlines()[-1] == (
-        "  not fully controlled: process 2 did not reach a point; what such a process does "
+        "  not fully controlled: process 2 did not reach a point; what a process does "
         "outside mpcheck's objects is not ordered by the schedule, so the replay is best-effort"
     )
     _, text = format_finding(TargetRaised(STRESS, 0, 1, "ValueError: x", ""))

@@ -38,6 +38,9 @@ __all__ = [
 DUMP_SIGNAL = getattr(signal, "SIGUSR1", None)
 _BARRIER_SECONDS = 30.0
 
+#: Frames in files under this directory are the package's own.
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
 #: How a member runs the target in a round: ``run(target, args)``.
 Runner = Callable[[Callable[..., Any], tuple[Any, ...]], None]
 
@@ -152,11 +155,13 @@ def job_poster() -> Callable[[int], None]:
 
 
 def user_traceback(exc: BaseException) -> str:
-    """``exc``'s traceback without its first frame, the caller's own: it starts in the
-    user's function."""
+    """``exc``'s traceback without the package's own frames that called the user's
+    function (the member's loop, the way it runs a round): it starts in that function."""
     import traceback  # when a target raised: not worth every worker's start-up
 
-    frames = exc.__traceback__.tb_next if exc.__traceback__ is not None else None
+    frames = exc.__traceback__
+    while frames is not None and frames.tb_frame.f_code.co_filename.startswith(_PACKAGE):
+        frames = frames.tb_next
     return "".join(traceback.format_exception(type(exc), exc, frames))
 
 

@@ -450,7 +450,7 @@ def _rerun(run: StressRun, context: _Context) -> list[str]:
     lines = [f"  replay: {context.advice.replay(run.replay, run.method)}"]
     if run.uncontrolled:
         lines.append(
-            f"  not fully controlled: {run.uncontrolled}; what such a process does outside "
+            f"  not fully controlled: {run.uncontrolled}; what a process does outside "
             "mpcheck's objects is not ordered by the schedule, so the replay is best-effort"
         )
     return lines

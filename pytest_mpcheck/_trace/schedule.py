@@ -610,9 +610,7 @@ class Scheduled(AccessPolicy):
         if schedule._state(label) == _FREE:
             schedule._head[_UNTIL] = 0  # the running process may have to give way now
             self._note(
-                f"did not reach a point for {STALL:g} s (it came back at {_describe(_where())}); "
-                "what it "
-                "waited for or computed there was outside mpcheck's objects"
+                f"did not reach a point for {STALL:g} s (it came back at {_describe(_where())})"
             )
             schedule._set_state(label, _READY)
 
