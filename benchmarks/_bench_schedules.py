@@ -1,0 +1,283 @@
+"""The benchmark run by ``bench_schedules.py``; see that file for what it measures.
+
+Kept apart from the launcher so that the ``__main__`` module spawn children
+re-import stays as light as a user's script.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import multiprocessing
+import os
+import platform
+import random
+import re
+import statistics
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Literal, NamedTuple
+
+from _schedule_work import (
+    buy,
+    buy_fixed,
+    count,
+    count_fixed,
+    move,
+    move_fixed,
+    publish,
+    publish_fixed,
+)
+
+import pytest_mpcheck
+
+#: Targets of the controlled schedule (issue "Controlled schedules").
+TARGET_DETECTION = 1.0
+TARGET_COUNTER_FAILURE_SECONDS = 0.3
+TARGET_REPLAYS = 10
+SAME_SEED = 20261201
+
+Make = Callable[[Any, Any], tuple[tuple[Any, ...], Callable[[], bool]]]
+
+
+def _tickets(value: Any, array: Any) -> tuple[tuple[Any, ...], Callable[[], bool]]:
+    stock, sold = value("i", 1), value("i", 0)
+    return (stock, sold), lambda: sold.value == 1
+
+
+def _publication(value: Any, array: Any) -> tuple[tuple[Any, ...], Callable[[], bool]]:
+    roles, flag, data, got = value("i", 0), value("i", 0), value("i", 0), value("i", 42)
+    return (roles, flag, data, got), lambda: got.value == 42
+
+
+def _pair(value: Any, array: Any) -> tuple[tuple[Any, ...], Callable[[], bool]]:
+    slots, torn = array("i", [10, 0]), value("i", 0)
+    return (slots, torn), lambda: torn.value == 0
+
+
+def _counter(value: Any, array: Any) -> tuple[tuple[Any, ...], Callable[[], bool]]:
+    counter = value("i", 0)
+    return (counter,), lambda: counter.value == 400
+
+
+class Program(NamedTuple):
+    name: str
+    broken: Callable[..., None]
+    fixed: Callable[..., None]
+    make: Make
+    processes: int
+
+
+PROGRAMS = (
+    Program("check-then-act", buy, buy_fixed, _tickets, 2),
+    Program("publication order", publish, publish_fixed, _publication, 2),
+    Program("pair of slots", move, move_fixed, _pair, 2),
+    Program("unlocked counter", count, count_fixed, _counter, 4),
+)
+
+
+class Outcome(NamedTuple):
+    """One call: the finding's class (None if it passed), seconds, the message."""
+
+    finding: str | None
+    seconds: float
+    message: str
+
+
+def plain(method: str, program: Program) -> Outcome:
+    """The broken program once, in plain processes: 'detected' iff its expectation fails."""
+    ctx: Any = multiprocessing.get_context(method)
+    args, expect = program.make(ctx.Value, ctx.Array)
+    started = time.perf_counter()
+    members = [ctx.Process(target=program.broken, args=args) for _ in range(program.processes)]
+    for member in members:
+        member.start()
+    for member in members:
+        member.join()
+        member.close()
+    seconds = time.perf_counter() - started
+    return Outcome(None if expect() else "wrong result", seconds, "")
+
+
+def stress(
+    method: str,
+    program: Program,
+    target: Callable[..., None],
+    schedule: Literal["controlled", "free"],
+    seed: int,
+) -> Outcome:
+    settings = dataclasses.replace(
+        pytest_mpcheck.active_settings(), seed=seed, start_methods=(method,), schedule=schedule
+    )
+    check = pytest_mpcheck.MpCheck(settings)
+    args, expect = program.make(check.Value, check.Array)
+    started = time.perf_counter()
+    try:
+        check.stress(target, *args, processes=program.processes, expect=expect)
+    except pytest_mpcheck.MpCheckError as exc:
+        return Outcome(type(exc).__name__, time.perf_counter() - started, str(exc))
+    return Outcome(None, time.perf_counter() - started, "")
+
+
+VARIANTS = ("plain", "free", "controlled", "free twin", "controlled twin")
+
+
+def measure(
+    method: str, program: Program, runs: int, draw: random.Random
+) -> dict[str, list[Outcome]]:
+    """``runs`` of every variant, in a rotating order (the machine's load drifts)."""
+    calls: dict[str, Callable[[int], Outcome]] = {
+        "plain": lambda seed: plain(method, program),
+        "free": lambda seed: stress(method, program, program.broken, "free", seed),
+        "controlled": lambda seed: stress(method, program, program.broken, "controlled", seed),
+        "free twin": lambda seed: stress(method, program, program.fixed, "free", seed),
+        "controlled twin": lambda seed: stress(method, program, program.fixed, "controlled", seed),
+    }
+    for name in VARIANTS:  # warm-up, not recorded: imports, the forkserver
+        calls[name](draw.randrange(2**32))
+    results: dict[str, list[Outcome]] = {name: [] for name in VARIANTS}
+    for run in range(runs):
+        seed = draw.randrange(2**32)
+        for offset in range(len(VARIANTS)):
+            name = VARIANTS[(run + offset) % len(VARIANTS)]
+            results[name].append(calls[name](seed))
+    return results
+
+
+def _rate(outcomes: Sequence[Outcome]) -> float:
+    return sum(outcome.finding is not None for outcome in outcomes) / len(outcomes)
+
+
+def _median(values: Sequence[float]) -> str:
+    return f"{statistics.median(values):.3f}" if values else "-"
+
+
+@contextlib.contextmanager
+def busy(workers: int) -> Iterator[None]:
+    """``workers`` processes spinning on the CPU while the block runs."""
+    ctx: Any = multiprocessing.get_context("spawn")
+    spinners = [ctx.Process(target=_spin, daemon=True) for _ in range(workers)]
+    for spinner in spinners:
+        spinner.start()
+    try:
+        yield
+    finally:
+        for spinner in spinners:
+            spinner.kill()
+            spinner.join()
+            spinner.close()
+
+
+def _spin() -> None:
+    while True:
+        pass
+
+
+def _witness(message: str) -> list[str]:
+    """What a failure shows of what happened: all but the counts over the rounds explored."""
+    return [
+        line
+        for line in message.splitlines()[1:]
+        if not line.lstrip().startswith(("outcomes over", "replay:"))
+    ]
+
+
+def reproducible(method: str, program: Program) -> tuple[bool, int, str]:
+    """(four runs with one seed, two beside busy processes, print one failure; replays of
+    its token that show the same witness, out of 10; the token)."""
+    messages = []
+    for loaded in (False, True, False, True):
+        with busy(2) if loaded else contextlib.nullcontext():
+            messages.append(stress(method, program, program.broken, "controlled", SAME_SEED))
+    same = len({outcome.message for outcome in messages}) == 1 and messages[0].finding is not None
+    found = re.search(r"--mp-replay=(\S+)|replay='([^']+)'", messages[0].message)
+    if found is None:
+        return same, 0, ""
+    token = found.group(1) or found.group(2)
+    settings = dataclasses.replace(
+        pytest_mpcheck.active_settings(), seed=SAME_SEED, start_methods=(method,), replay=token
+    )
+    check = pytest_mpcheck.MpCheck(settings)
+    replayed = 0
+    for _ in range(TARGET_REPLAYS):
+        args, expect = program.make(check.Value, check.Array)
+        try:
+            check.stress(program.broken, *args, processes=program.processes, expect=expect)
+        except pytest_mpcheck.MpCheckError as exc:
+            replayed += _witness(str(exc)) == _witness(messages[0].message)
+    return same, replayed, token
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    offered = pytest_mpcheck.available_start_methods()
+    parser = argparse.ArgumentParser(description="Controlled against free schedules.")
+    parser.add_argument("--runs", type=int, default=50, help="runs per program and method (50)")
+    parser.add_argument("--methods", default=",".join(offered), help="start methods to run")
+    parser.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
+    args = parser.parse_args(argv)
+    if args.runs < 1:
+        parser.error("--runs must be >= 1")
+    methods = tuple(m for m in args.methods.split(",") if m in offered)
+    load = ", ".join(f"{v:.2f}" for v in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
+    print(
+        f"pytest-mpcheck {pytest_mpcheck.__version__} schedules benchmark, {args.runs} runs per "
+        f"program and start method; Python {platform.python_version()} on "
+        f"{platform.system()}, {os.cpu_count()} CPUs, load average {load}"
+    )
+    draw = random.Random()
+    ok = True
+    try:
+        for method in methods:
+            print(f"\n{method}")
+            print(
+                f"  {'program':<18} {'detected: plain':>15} {'free':>6} {'controlled':>10}  "
+                f"{'false alarms: free':>18} {'controlled':>10}  "
+                f"{'time to failure (s): free':>25} {'controlled':>10}  "
+                f"{'call on twin (s): free':>22} {'controlled':>10}"
+            )
+            for program in PROGRAMS:
+                results = measure(method, program, args.runs, draw)
+
+                failures = {
+                    name: [o.seconds for o in results[name] if o.finding is not None]
+                    for name in ("free", "controlled")
+                }
+                twins = {name: [o.seconds for o in results[f"{name} twin"]] for name in failures}
+                print(
+                    f"  {program.name:<18} {_rate(results['plain']):>15.0%} "
+                    f"{_rate(results['free']):>6.0%} {_rate(results['controlled']):>10.0%}  "
+                    f"{sum(o.finding is not None for o in results['free twin']):>18} "
+                    f"{sum(o.finding is not None for o in results['controlled twin']):>10}  "
+                    f"{_median(failures['free']):>25} {_median(failures['controlled']):>10}  "
+                    f"{_median(twins['free']):>22} {_median(twins['controlled']):>10}"
+                )
+                met = _rate(results["controlled"]) >= TARGET_DETECTION and not any(
+                    o.finding for o in results["controlled twin"]
+                )
+                if program.broken is count and method == "fork":
+                    median = statistics.median(failures["controlled"] or [float("inf")])
+                    met &= median <= TARGET_COUNTER_FAILURE_SECONDS
+                    print(
+                        f"    unlocked counter under fork: median time to failure "
+                        f"{median:.3f} s, target <= {TARGET_COUNTER_FAILURE_SECONDS} s"
+                    )
+                for outcome in results["controlled twin"]:
+                    if outcome.finding:
+                        print(f"    false alarm: {outcome.message.splitlines()[0]}")
+                ok &= met
+            print(
+                "  one seed, one failure (controlled; 4 runs with one seed, 2 beside 2 busy "
+                "processes) and replays showing the same witness:"
+            )
+            for program in PROGRAMS:
+                same, replayed, _ = reproducible(method, program)
+                ok &= same and replayed == TARGET_REPLAYS
+                print(
+                    f"    {program.name:<18} identical failure: {'yes' if same else 'NO'}; "
+                    f"replays {replayed}/{TARGET_REPLAYS}"
+                )
+    finally:
+        pytest_mpcheck.close_pools()
+    print(f"\ntargets {'met' if ok else 'MISSED'}")
+    return 0 if ok or not args.check else 1
