@@ -218,6 +218,8 @@ def check_stress(
     token = None if settings.replay is None else _fitting(plan, processes, settings)
     methods = settings.start_methods if token is None else (token.method,)
     mode: ScheduleMode = "controlled" if token is not None else settings.schedule
+    if mode == "controlled":
+        Schedule.check(processes)
     explored: list[str] = []
     for method in methods:
         run = StressRun(method, processes, rounds, settings.seed, plan.name, mode)

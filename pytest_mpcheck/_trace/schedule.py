@@ -38,6 +38,7 @@ from pytest_mpcheck._trace.locks import BOOK, LOCK_CONTEXT, register_own_lock
 from pytest_mpcheck._trace.policy import AccessPolicy, Tracing, configure
 
 __all__ = [
+    "MAX_PROCESSES",
     "STALL",
     "Plan",
     "RoundLog",
@@ -53,6 +54,8 @@ LOG = 1 << 15
 #: Overrides a plan can carry, and PCT change points.
 MAX_OVERRIDES = 512
 MAX_CHANGES = 16
+#: Most processes a controlled round can order (their states are bits of one integer).
+MAX_PROCESSES = 62
 #: Known locks the model tracks at once.
 LOCK_SLOTS = 128
 #: Bytes per process for what it says of itself (where it waits, what it holds).
@@ -135,6 +138,7 @@ class Schedule:
     """The shared state of the controlled rounds of one crew of ``processes``."""
 
     def __init__(self, processes: int) -> None:
+        self.check(processes)
         self.processes = processes
         self._shared: dict[str, Any] = {
             "head": sharedctypes.RawArray("q", _HEADER + _PER_PROCESS * (processes + 1)),
@@ -183,6 +187,15 @@ class Schedule:
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._own()
+
+    @staticmethod
+    def check(processes: int) -> None:
+        """``ValueError`` unless a controlled schedule can order ``processes`` processes."""
+        if not 1 <= processes <= MAX_PROCESSES:
+            raise ValueError(
+                f"a controlled schedule orders 1 to {MAX_PROCESSES} processes, not {processes}; "
+                "use schedule='free' (--mp-schedule=free) for more"
+            )
 
     # -- the parent's side ---------------------------------------------------------------
 
