@@ -196,8 +196,9 @@ def test_schedule_and_replay_are_checked_as_any_setting() -> None:
         pytest_mpcheck.stress(buy, 1, schedule="fast")
     with pytest.raises(TypeError, match="a replay token is a string"):
         pytest_mpcheck.stress(buy, 1, replay=3)  # type: ignore[arg-type]
+    counter = pytest_mpcheck.Value("i", 0)
     with pytest.raises(ValueError, match="orders 1 to 62 processes, not 63; use schedule='free'"):
-        pytest_mpcheck.stress(buy, 1, processes=63)
+        pytest_mpcheck.stress(buy, counter, counter, processes=63)
 
 
 SESSION = """
