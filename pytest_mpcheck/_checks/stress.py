@@ -11,6 +11,7 @@ update rule catches a missing lock even in a round the timing spared.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
 import time
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from multiprocessing import synchronize
 from typing import Any
 
+from pytest_mpcheck._checks.deadlocks import deadlock, order_cycle
 from pytest_mpcheck._checks.pickling import describe_object, find_problem
 from pytest_mpcheck._checks.races import analyze, shortfall, worst_loss
 from pytest_mpcheck._checks.reach import DEPTH, ITEMS, Reach, entries, reach
@@ -29,6 +31,7 @@ from pytest_mpcheck._checks.shared import (
     Shared,
     describe_shared,
     location_name,
+    lock_names,
     reset,
     semaphore_of,
     snapshot,
@@ -37,6 +40,7 @@ from pytest_mpcheck._checks.shared import (
 from pytest_mpcheck._engine.crew import Crew
 from pytest_mpcheck._engine.supervise import Overran, WorkerDied, describe_exit
 from pytest_mpcheck._model import (
+    Deadlock,
     ExpectFailure,
     Found,
     LostUpdate,
@@ -55,6 +59,7 @@ from pytest_mpcheck._settings import Settings
 from pytest_mpcheck._trace.locks import BOOK, register_own_lock
 from pytest_mpcheck._trace.policy import start_round
 from pytest_mpcheck._trace.ring import Records
+from pytest_mpcheck._trace.waits import LockStep, WaitTable
 
 __all__ = ["StressPlan", "StressReport", "check_stress", "member_hooks", "plan_stress"]
 
@@ -88,13 +93,16 @@ class StressReport:
         )
 
 
-def member_hooks(seed: int) -> tuple[Callable[[int, int], None], Callable[..., None]]:
-    """What a crew member calls before each round, and with the crew's own primitives.
+def member_hooks(
+    seed: int, waits: WaitTable | None = None
+) -> tuple[Callable[[int, int], None], Callable[..., None]]:
+    """What a crew member calls before each round (joining ``waits``, the check's wait
+    table, if given), and with the crew's own primitives.
 
     Both live in ``_trace``: unpickling them in a spawn or forkserver member
     imports the trace and nothing of the checks or the report.
     """
-    return functools.partial(start_round, seed), register_own_lock
+    return functools.partial(start_round, seed, waits=waits), register_own_lock
 
 
 @dataclass(frozen=True)
@@ -196,6 +204,7 @@ def check_stress(
     """Raise ``Found`` with a finding on a race, a failed ``expect`` or a crash."""
     __tracebackhide__ = True
     target, args = plan.target, plan.args
+    locks = lock_names(plan.reached.values)
     for method in settings.start_methods:
         run = StressRun(method, processes, rounds, settings.seed, plan.name)
         if method != "fork":
@@ -210,7 +219,7 @@ def check_stress(
                 raise Found(found)
         deadline = time.monotonic() + settings.timeout  # each start method has the whole timeout
         finding = _stress_method(
-            method, run, target, args, plan.shared, plan.expect, deadline, settings
+            method, run, target, args, plan.shared, locks, plan.expect, deadline, settings
         )
         if finding is not None:
             raise Found(finding)
@@ -225,18 +234,26 @@ def _stress_method(
     target: Callable[..., Any],
     args: tuple[Any, ...],
     shared: tuple[tuple[str, Shared], ...],
+    locks: dict[int, str],
     expect: Callable[[], Any] | None,
     deadline: float,
     settings: Settings,
 ) -> StressFinding | Unpicklable | None:
-    """All rounds under one start method; the finding to report, if any."""
+    """All rounds under one start method; the finding to report, if any.
+
+    A deadlock ends the check after its round, whether it happened or is a cycle in
+    the order locks were taken (a potential one).
+    """
     outcomes: Counter[str] = Counter()
     racy_rounds: Counter[tuple[str, int, bool]] = Counter()
     # Per finding key, what each racy round lost: (shortfall if countable, stale writes).
     lost: dict[tuple[str, int, bool], list[tuple[float | None, int]]] = {}
     witnesses: dict[tuple[str, int, bool], LostUpdate | UnguardedUpdate] = {}
     failed_expect: list[tuple[int, str]] = []
-    prepare, adopt = member_hooks(run.seed)
+    waits = WaitTable(run.processes)
+    prepare, adopt = member_hooks(run.seed, waits)
+    edges: list[LockStep] = []
+    potential: Deadlock | None = None
     broken: StressFinding | None = None
     if method == "fork":
         BOOK.watch()  # once here, not once per member on the heap each inherits
@@ -279,15 +296,32 @@ def _stress_method(
             rounds_run = number + 1
             for _, obj in shared:
                 reset(obj)
+            waits.new_round()
             try:
                 reports = crew.run_round(number, deadline, read_traces)
             except Overran as exc:
+                # A member held up by the deadlock of others is not what to report.
+                cycle = waits.cycle()
                 stacks = tuple(sorted(exc.stacks.items()))
-                broken = StressTimeout(run, number, exc.waiting, settings.timeout, stacks)
+                broken = (
+                    deadlock(run, True, cycle, locks, number, rounds_run)
+                    if cycle
+                    else StressTimeout(run, number, exc.waiting, settings.timeout, stacks)
+                )
                 break
             except WorkerDied as exc:
                 broken = MemberDied(run, number, exc.label, describe_exit(exc.exitcode))
                 break
+            cycle = waits.cycle()
+            if cycle:
+                broken = deadlock(run, True, cycle, locks, number, rounds_run)
+                break
+            new_edges = waits.new_edges()
+            if new_edges and potential is None:
+                edges += new_edges
+                found = order_cycle(edges)
+                if found is not None:
+                    potential = deadlock(run, False, found, locks, number, 0)
             for report in reports:
                 if report.error is not None:
                     return TargetRaised(run, number, report.label, report.error, report.trace)
@@ -298,6 +332,8 @@ def _stress_method(
                 message = _expect(expect)
                 if message is not None:
                     failed_expect.append((number, message))
+            if potential is not None:
+                break
             if failing_since is None and (witnesses or failed_expect):
                 failing_since = time.monotonic()
     read_traces()
@@ -323,6 +359,8 @@ def _stress_method(
                 counted,
                 histogram,
             )
+    if potential is not None:
+        return dataclasses.replace(potential, rounds_run=rounds_run)
     if failed_expect:
         number, message = failed_expect[0]
         return ExpectFailure(run, number, message, len(failed_expect), rounds_run, histogram)

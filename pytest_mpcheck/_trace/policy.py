@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator
 from typing import NamedTuple
 
 from pytest_mpcheck._trace.locks import BOOK
+from pytest_mpcheck._trace.waits import WAITS, WaitTable
 
 __all__ = [
     "NOISE",
@@ -141,11 +142,20 @@ def configured(tracing: Tracing) -> Iterator[Tracing]:
         _TRACING.reset(token)
 
 
-def start_round(seed: int, label: int, round_number: int, noise: float = NOISE) -> None:
-    """A stress member's set-up before each round: its label, seeded noise, a clean book."""
+def start_round(
+    seed: int,
+    label: int,
+    round_number: int,
+    noise: float = NOISE,
+    waits: WaitTable | None = None,
+) -> None:
+    """A stress member's set-up before each round: its label, seeded noise, a clean book,
+    and the check's wait table, through which its blocking acquires see deadlocks."""
     access = Noise.seeded(seed, round_number, label, probability=noise) if noise > 0 else None
     _TRACING.set(Tracing(label, seed, access or AccessPolicy()))
     BOOK.new_round()
+    if waits is not None:
+        WAITS.arm(waits, label)
 
 
 def acquired(lock_id: int) -> None:
