@@ -598,17 +598,21 @@ def _deadlock(finding: Deadlock, context: _Context) -> str:
         if len(processes) == 1
         else f"processes {', '.join(map(str, processes[:-1]))} and {processes[-1]}"
     )
-    order = " -> ".join([step.held for step in cycle] + [cycle[0].held])
+    itself = len(cycle) == 1  # a Lock taken again by the process that holds it
     if finding.actual:
-        headline = (
-            f"{DEADLOCK} under {run.method} in stress round {finding.round_number}: "
-            f"{who} wait for locks held by each other"
+        headline = f"{DEADLOCK} under {run.method} in stress round {finding.round_number}: " + (
+            f"{who} waits for a lock it holds itself"
+            if itself
+            else f"{who} wait for locks held by each other"
         )
         explain = (
-            "  Each waited for a lock that the next one holds, forever; the round was "
+            "  It waited for itself, forever; the round was ended at once."
+            if itself
+            else "  Each waited for a lock that the next one holds, forever; the round was "
             "ended as soon as the cycle formed."
         )
     else:
+        order = " -> ".join([step.held for step in cycle] + [cycle[0].held])
         headline = (
             f"{POTENTIAL_DEADLOCK} under {run.method}: locks taken in a cycle of orders "
             f"({order}) by {who}"
@@ -618,15 +622,19 @@ def _deadlock(finding: Deadlock, context: _Context) -> str:
             "processes running these steps at the same time would each wait for a lock the "
             "next one holds, forever."
         )
+    fix = (
+        "  fix: do not take a Lock again while holding it, or make it an RLock"
+        if itself
+        else "  fix: take these locks in one order everywhere (e.g. always "
+        f"{min(step.held for step in cycle)} first), or take them all under one outer lock"
+    )
     return "\n".join(
         [
             headline,
             _stress_context(run),
             *(_deadlock_step(step, finding.actual) for step in cycle),
             explain,
-            "  fix: take these locks in one order everywhere (e.g. always "
-            f"{min(step.held for step in cycle)} first), or take them all under one "
-            "outer lock",
+            fix,
             f"  {context.advice.rerun(run.seed, run.method)}",
         ]
     )
@@ -699,7 +707,7 @@ def no_shared_object_message(search: NothingShared) -> str:
         "of objects (instance __dict__, dataclass fields, __slots__), up to "
         f"{search.depth} steps below each argument{cut}; module globals are not searched. "
         "Without a shared object nothing is reset between rounds and lost updates cannot be "
-        "seen: only expect(), exceptions, crashes and hangs are checked. Create the shared "
+        "seen: only expect(), exceptions, crashes, hangs and deadlocks are checked. Create the shared "
         "state with mpcheck.Value/Array (or inside `with mpcheck.instrument():`) and pass "
         "it, or an object that holds it, to stress as an argument."
     )
