@@ -232,8 +232,11 @@ class MpCheck:
         truthy or raise ``AssertionError``, and the access trace is analyzed.
         Raises an ``MpCheckError`` subclass for a lost update (a write based on a
         stale read), an unguarded read-modify-write of a location several
-        processes write, a failed ``expect``, the target raising in a child, a
-        hang or a dead process.  Returns what a passing run covered.
+        processes write, a deadlock on ``mpcheck`` locks (processes waiting for
+        locks held by each other, reported as soon as it forms, or locks taken
+        in opposite orders, reported even when it did not happen), a failed
+        ``expect``, the target raising in a child, a hang or a dead process.
+        Returns what a passing run covered.
         """
         __tracebackhide__ = True
         settings = self._resolved(start_methods)

@@ -707,9 +707,9 @@ def no_shared_object_message(search: NothingShared) -> str:
         "of objects (instance __dict__, dataclass fields, __slots__), up to "
         f"{search.depth} steps below each argument{cut}; module globals are not searched. "
         "Without a shared object nothing is reset between rounds and lost updates cannot be "
-        "seen: only expect(), exceptions, crashes, hangs and deadlocks are checked. Create the shared "
-        "state with mpcheck.Value/Array (or inside `with mpcheck.instrument():`) and pass "
-        "it, or an object that holds it, to stress as an argument."
+        "seen: only expect(), exceptions, crashes, hangs and deadlocks are checked. Create "
+        "the shared state with mpcheck.Value/Array (or inside `with mpcheck.instrument():`) "
+        "and pass it, or an object that holds it, to stress as an argument."
     )
 
 
