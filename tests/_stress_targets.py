@@ -465,6 +465,13 @@ def _my_turn(turn: Any) -> int:
     return mine
 
 
+def _role(turn: Any) -> int:
+    """0 or 1 for the two processes of a round: their turns, once both have one."""
+    mine = _my_turn(turn)
+    _until(turn, 2)
+    return mine
+
+
 def _until(turn: Any, value: int) -> None:
     while turn.value < value:
         time.sleep(0.001)
@@ -473,7 +480,7 @@ def _until(turn: Any, value: int) -> None:
 def opposite_orders(first: Any, second: Any, turn: Any) -> None:
     """Two processes take both locks in opposite orders, one after the other: a
     deadlock that never happens in this run, but could."""
-    mine = _my_turn(turn)
+    mine = _role(turn)
     if mine:
         _until(turn, 3)  # the first has taken and released both
     a, b = (second, first) if mine else (first, second)
@@ -485,7 +492,7 @@ def opposite_orders(first: Any, second: Any, turn: Any) -> None:
 
 def crossed(first: Any, second: Any, turn: Any) -> None:
     """Each process takes its first lock, waits until both hold one, then takes the other."""
-    mine = _my_turn(turn)
+    mine = _role(turn)
     a, b = (second, first) if mine else (first, second)
     with a:
         _my_turn(turn)
@@ -494,12 +501,11 @@ def crossed(first: Any, second: Any, turn: Any) -> None:
             pass
 
 
-def same_order(first: Any, second: Any, turn: Any) -> None:
+def same_order(first: Any, second: Any, count: Any) -> None:
     """Both locks, always in the same order, while the other process does the same."""
-    _my_turn(turn)
     for _ in range(20):
         with first, second:
-            pass
+            count.value += 1
 
 
 def opposite_under_gate(gate: Any, first: Any, second: Any, turn: Any) -> None:

@@ -124,7 +124,8 @@ def test_order_edges_are_read_once_each() -> None:
 # --- the check, in pairs, under each start method --------------------------------------
 
 
-def _locks(method: str) -> tuple[pytest_mpcheck.Lock, pytest_mpcheck.Lock, object]:
+def _locks() -> tuple[pytest_mpcheck.Lock, pytest_mpcheck.Lock, object]:
+    """Two locks and a counter (the turns of the processes, or their work)."""
     return pytest_mpcheck.Lock(), pytest_mpcheck.Lock(), pytest_mpcheck.Value("i", 0)
 
 
@@ -132,7 +133,7 @@ def _locks(method: str) -> tuple[pytest_mpcheck.Lock, pytest_mpcheck.Lock, objec
 @pytest.mark.parametrize("method", METHODS)
 def test_opposite_orders_are_a_potential_deadlock_in_every_run(method: str) -> None:
     for _ in range(3):
-        first, second, turn = _locks(method)
+        first, second, turn = _locks()
         with pytest.raises(pytest_mpcheck.DeadlockError, match=POTENTIAL_DEADLOCK) as raised:
             pytest_mpcheck.stress(
                 opposite_orders, first, second, turn, processes=2, rounds=5, start_methods=method
@@ -144,8 +145,16 @@ def test_opposite_orders_are_a_potential_deadlock_in_every_run(method: str) -> N
 @pytest.mark.parametrize("method", METHODS)
 def test_the_same_order_passes_in_every_run(method: str) -> None:
     for _ in range(3):
+        first, second, count = _locks()
         pytest_mpcheck.stress(
-            same_order, *_locks(method), processes=2, rounds=5, start_methods=method
+            same_order,
+            first,
+            second,
+            count,
+            processes=2,
+            rounds=5,
+            start_methods=method,
+            expect=lambda count=count: count.value == 40,
         )
 
 
@@ -154,7 +163,7 @@ def test_the_same_order_passes_in_every_run(method: str) -> None:
 def test_opposite_orders_under_one_outer_lock_pass(method: str) -> None:
     gate = pytest_mpcheck.Lock()
     pytest_mpcheck.stress(
-        opposite_under_gate, gate, *_locks(method), processes=2, rounds=5, start_methods=method
+        opposite_under_gate, gate, *_locks(), processes=2, rounds=5, start_methods=method
     )
 
 
@@ -166,7 +175,7 @@ def test_a_deadlock_that_happens_is_reported_at_once_not_at_the_timeout(method: 
         dataclasses.replace(pytest_mpcheck.active_settings(), timeout=30.0)
     )
     for _ in range(3):
-        first, second, turn = _locks(method)
+        first, second, turn = _locks()
         started = time.monotonic()
         with pytest.raises(pytest_mpcheck.DeadlockError) as raised:
             check.stress(crossed, first, second, turn, processes=2, rounds=5, start_methods=method)
@@ -208,6 +217,8 @@ PROGRAM = """
 
     def transfer(source, target, turn):
         mine = turn_of(turn)
+        while turn.value < 2:
+            pass
         first, second = (target, source) if mine else (source, target)
         with first:                       # first taken
             turn_of(turn)
