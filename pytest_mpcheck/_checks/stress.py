@@ -7,11 +7,13 @@ crew together, wait, record the outcome, call ``expect()``, and analyze each
 object's trace for lost and unguarded updates.  Seeded noise after reads
 widens read→write windows so that lost updates show, while the unguarded-
 update rule catches a missing lock even in a round the timing spared.
+Members wait for known locks through a shared wait table (``_trace.waits``):
+a deadlock among them ends its round at once, and the order in which they
+took locks is read after each round for a potential one (``deadlocks``).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import itertools
 import time
@@ -201,7 +203,7 @@ def _fork_lock_in(reached: Reach, method: str) -> PickleProblem | None:
 def check_stress(
     plan: StressPlan, *, processes: int, rounds: int, settings: Settings
 ) -> StressReport:
-    """Raise ``Found`` with a finding on a race, a failed ``expect`` or a crash."""
+    """Raise ``Found`` with a finding on a race, a deadlock, a failed ``expect`` or a crash."""
     __tracebackhide__ = True
     target, args = plan.target, plan.args
     locks = lock_names(plan.reached.values)
@@ -317,11 +319,11 @@ def _stress_method(
                 broken = deadlock(run, True, cycle, locks, number, rounds_run)
                 break
             new_edges = waits.new_edges()
-            if new_edges and potential is None:
+            if new_edges:
                 edges += new_edges
                 found = order_cycle(edges)
                 if found is not None:
-                    potential = deadlock(run, False, found, locks, number, 0)
+                    potential = deadlock(run, False, found, locks, number, rounds_run)
             for report in reports:
                 if report.error is not None:
                     return TargetRaised(run, number, report.label, report.error, report.trace)
@@ -360,7 +362,7 @@ def _stress_method(
                 histogram,
             )
     if potential is not None:
-        return dataclasses.replace(potential, rounds_run=rounds_run)
+        return potential
     if failed_expect:
         number, message = failed_expect[0]
         return ExpectFailure(run, number, message, len(failed_expect), rounds_run, histogram)

@@ -92,9 +92,9 @@ class WaitTable:
 
     def __init__(self, members: int) -> None:
         self._members = members
-        self._slot = _WAIT.size + _COUNT.size + EDGES * _EDGE.size
-        self._slots = _HEAD.size + members * _STEP.size
-        self._memory: Any = sharedctypes.RawArray("b", self._slots + members * self._slot)
+        self._slot_size = _WAIT.size + _COUNT.size + EDGES * _EDGE.size
+        self._first_slot = _HEAD.size + members * _STEP.size
+        self._memory: Any = sharedctypes.RawArray("b", self._first_slot + members * self._slot_size)
         self._lock: Any = synchronize.Lock(ctx=LOCK_CONTEXT)
         register_own_lock(self._lock)
         self._process_local()
@@ -115,7 +115,7 @@ class WaitTable:
         register_own_lock(self._lock)
 
     def _at(self, label: int) -> int:
-        return self._slots + (label - 1) * self._slot
+        return self._first_slot + (label - 1) * self._slot_size
 
     # What the parent does.
 
