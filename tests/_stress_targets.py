@@ -501,6 +501,21 @@ def crossed(first: Any, second: Any, turn: Any) -> None:
             pass
 
 
+def crossed_beside_a_sleeper(first: Any, second: Any, turn: Any) -> None:
+    """Two processes deadlock as in ``crossed`` while a third sleeps past any timeout."""
+    mine = _my_turn(turn)
+    _until(turn, 3)
+    if mine == 2:
+        time.sleep(60)
+        return
+    a, b = (second, first) if mine else (first, second)
+    with a:
+        _my_turn(turn)
+        _until(turn, 5)
+        with b:
+            pass
+
+
 def same_order(first: Any, second: Any, count: Any) -> None:
     """Both locks, always in the same order, while the other process does the same."""
     for _ in range(20):

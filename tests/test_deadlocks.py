@@ -14,7 +14,14 @@ import time
 import pytest
 
 import pytest_mpcheck
-from _stress_targets import crossed, opposite_orders, opposite_under_gate, retake, same_order
+from _stress_targets import (
+    crossed,
+    crossed_beside_a_sleeper,
+    opposite_orders,
+    opposite_under_gate,
+    retake,
+    same_order,
+)
 from _support import METHODS, fnmatch_escape, line_of, outcomes_of, run_pytest, section
 from pytest_mpcheck._checks.deadlocks import deadlock, order_cycle
 from pytest_mpcheck._model import StressRun
@@ -184,6 +191,28 @@ def test_a_deadlock_that_happens_is_reported_at_once_not_at_the_timeout(method: 
         assert message.startswith(f"{DEADLOCK} under {method} in stress round 0: ")
         assert "holds args[0]" in message
         assert "holds args[1]" in message
+
+
+@pytest.mark.usefixtures("pools")
+@pytest.mark.parametrize("method", METHODS)
+def test_a_round_that_overruns_beside_a_deadlock_reports_the_deadlock(method: str) -> None:
+    # The third process hangs on its own: the round ends at the timeout, and what the
+    # other two did is the finding.
+    check = pytest_mpcheck.MpCheck(
+        dataclasses.replace(pytest_mpcheck.active_settings(), timeout=2.0)
+    )
+    first, second, turn = _locks()
+    with pytest.raises(pytest_mpcheck.DeadlockError) as raised:
+        check.stress(
+            crossed_beside_a_sleeper,
+            first,
+            second,
+            turn,
+            processes=3,
+            rounds=2,
+            start_methods=method,
+        )
+    assert "wait for locks held by each other" in str(raised.value)
 
 
 @pytest.mark.usefixtures("pools")

@@ -1,9 +1,10 @@
 """Deadlocks among stress members: the shared wait table, and a member's blocking acquire.
 
 Inside a stress member, a blocking acquire of a known lock that cannot be
-taken at once writes in a small shared table what it waits for and what it
-holds, with the source lines, then waits in short slices; between slices it
-reads the table for a cycle of waits through itself.  A cycle never resolves
+taken within a short slice (most waits end sooner, and cost nothing more)
+writes in a small shared table what it waits for and what it holds, with the
+source lines, then waits in slices; between slices it reads the table for a
+cycle of waits through itself.  A cycle never resolves
 by itself: the member that finds it writes it down and ends its round
 (``Deadlocked``), the others waiting see it written and end theirs, and the
 parent reads the cycle once the round is over, without polling.
@@ -278,43 +279,53 @@ class Waits:
         self, lock: Any, lock_id: int, block: bool = True, timeout: float | None = None
     ) -> bool:
         """Acquire ``lock`` (known as ``lock_id``) as a member: raises ``Deadlocked`` where a
-        plain acquire would wait forever."""
-        frame: Any = _getframe(1)
+        plain acquire would wait forever.  Outside members, the plain acquire."""
+        table = self.table
+        if table is None:
+            return bool(lock.acquire(block, timeout))
+        frame: Any = _getframe(2)  # the caller of the lock's acquire() or __enter__()
         while frame.f_code.co_filename.startswith(_PACKAGE) and frame.f_back is not None:
             frame = frame.f_back
         site = (frame.f_code.co_filename, frame.f_lineno)
         semlock = getattr(lock, "_semlock", None)
         # Held already: an RLock reentered, or a Lock that this process would wait for forever.
         again = semlock is not None and semlock._is_mine()
-        forever = block and timeout is None
-        if forever and not again:
-            self._book(lock_id, site)
-        if lock.acquire(False) or (block and self._wait(lock, lock_id, site, timeout, again)):
+        held = BOOK.held  # ``__enter__`` books the lock before it acquires it
+        if len(held) > (lock_id in held) and block and timeout is None and not again:
+            self._book(table, lock_id, site)
+        if lock.acquire(False) or (
+            block and self._wait(table, lock, lock_id, site, timeout, again)
+        ):
             if not again:
                 self.sites[lock_id] = site
             return True
         return False
 
-    def _book(self, lock_id: int, site: tuple[str, int]) -> None:
+    def _book(self, table: WaitTable, lock_id: int, site: tuple[str, int]) -> None:
         """Book an order edge from each lock held to ``lock_id``, once per distinct edge."""
         held = [other for other in BOOK.held if other != lock_id]
-        if not held or self.table is None:  # the table is there: only members call this
-            return
         guards = tuple(sorted(held))
         for outer in held:
             key = (outer, lock_id, guards)
             if key not in self.booked:
                 self.booked.add(key)
-                self.table.book(
+                table.book(
                     self.label, outer, self.sites.get(outer, _NO_SITE), lock_id, site, guards
                 )
 
     def _wait(
-        self, lock: Any, lock_id: int, site: tuple[str, int], timeout: float | None, again: bool
+        self,
+        table: WaitTable,
+        lock: Any,
+        lock_id: int,
+        site: tuple[str, int],
+        timeout: float | None,
+        again: bool,
     ) -> bool:
-        table = self.table
-        if timeout is not None or table is None:
+        if timeout is not None:
             return bool(lock.acquire(True, timeout))  # a wait with an end is no deadlock
+        if lock.acquire(True, SLICE):
+            return True  # most waits end within a slice: nothing to publish
         label = self.label
         held = [
             (other, self.sites.get(other, _NO_SITE))
