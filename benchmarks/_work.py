@@ -46,7 +46,7 @@ def member_start(prepare: Any, adopt: Any, *payload: Any) -> None:
     prepare(1, 0)
 
 
-def stress_prepare_quiet(seed: int, label: int, round_number: int) -> None:
+def stress_prepare_quiet(seed: int, label: int, round_number: int, **options: Any) -> None:
     """A stress member's per-round set-up with the access noise switched off.
 
     Profiling only (``bench_stress.py --phases``): stands in for the engine's
@@ -55,4 +55,4 @@ def stress_prepare_quiet(seed: int, label: int, round_number: int) -> None:
     """
     from pytest_mpcheck._trace.policy import start_round
 
-    start_round(seed, label, round_number, noise=0.0)
+    start_round(seed, label, round_number, **{**options, "noise": 0.0})

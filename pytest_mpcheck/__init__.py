@@ -38,6 +38,7 @@ if TYPE_CHECKING:  # the names for type checkers; _LAZY below loads them at run 
     )
     from ._errors import (
         CheckTimeoutError as CheckTimeoutError,
+        DeadlockError as DeadlockError,
         ExceptionMismatchError as ExceptionMismatchError,
         ExpectationError as ExpectationError,
         IncomparableError as IncomparableError,
@@ -63,6 +64,7 @@ __version__ = "0.1.0"
 #: Each public name and the module it is loaded from on first use: the export table.
 _LAZY = {
     "CheckTimeoutError": "._errors",
+    "DeadlockError": "._errors",
     "ExceptionMismatchError": "._errors",
     "ExpectationError": "._errors",
     "IncomparableError": "._errors",

@@ -236,8 +236,11 @@ class MpCheck:
         truthy or raise ``AssertionError``, and the access trace is analyzed.
         Raises an ``MpCheckError`` subclass for a lost update (a write based on a
         stale read), an unguarded read-modify-write of a location several
-        processes write, a failed ``expect``, the target raising in a child, a
-        hang or a dead process.  Returns what a passing run covered.
+        processes write, a deadlock on ``mpcheck`` locks (processes waiting for
+        locks held by each other, reported as soon as it forms, or locks taken
+        in opposite orders, reported even when it did not happen), a failed
+        ``expect``, the target raising in a child, a hang or a dead process.
+        Returns what a passing run covered.
 
         With ``schedule="controlled"`` (the default) the processes run one at a
         time between accesses to mpcheck's objects, in orders chosen from the

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 __all__ = [
     "CheckTimeoutError",
+    "DeadlockError",
     "ExceptionMismatchError",
     "ExpectationError",
     "IncomparableError",
@@ -90,6 +91,12 @@ class LostUpdateError(RaceError):
 
 class UnguardedUpdateError(RaceError):
     """A read-modify-write of state other processes write, with no lock held across it."""
+
+    __module__ = "pytest_mpcheck"
+
+
+class DeadlockError(MpCheckError):
+    """Processes wait, or could wait, for locks held by each other: a deadlock."""
 
     __module__ = "pytest_mpcheck"
 

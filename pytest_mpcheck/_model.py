@@ -19,6 +19,8 @@ __all__ = [
     "READ",
     "WRITE",
     "BlockTimeout",
+    "Deadlock",
+    "DeadlockStep",
     "Event",
     "ExpectFailure",
     "Finding",
@@ -416,6 +418,39 @@ class MemberDied:
 
 
 @dataclass(frozen=True)
+class DeadlockStep:
+    """One process's part in a deadlock cycle: process ``process`` holds lock ``held``,
+    taken at ``held_at``, and waits for lock ``wanted`` at ``wanted_at`` (in a potential
+    deadlock: took ``wanted`` there while holding ``held``).  The next step's process
+    holds ``wanted``; the last step's wants the first step's ``held``.  Locks are named
+    by their path in the arguments (``args[1]``, ``args[0].get_lock()``), sites are
+    ``file:line`` in the code under test."""
+
+    process: int
+    held: str
+    held_at: str
+    wanted: str
+    wanted_at: str
+
+
+@dataclass(frozen=True)
+class Deadlock:
+    """Processes waiting for known locks that each other hold.
+
+    ``actual``: it happened, in round ``round_number``, and was ended there.  Otherwise
+    a *potential* deadlock: a cycle in the order the locks were taken (with no common
+    lock held at every step, which would keep the steps apart), complete from round
+    ``round_number`` on; ``rounds_run`` rounds ran in all.
+    """
+
+    run: StressRun
+    actual: bool
+    cycle: tuple[DeadlockStep, ...]
+    round_number: int
+    rounds_run: int
+
+
+@dataclass(frozen=True)
 class BlockTimeout:
     """An ``instrument()`` block overran: the stacks of this process (pid 0) and of each
     process started in the block that answered; ``stopped`` processes were stopped."""
@@ -427,7 +462,13 @@ class BlockTimeout:
 
 #: What the shared-state checks (``stress``, ``instrument()``) find.
 StressFinding = (
-    RaceFinding | ExpectFailure | TargetRaised | StressTimeout | MemberDied | BlockTimeout
+    RaceFinding
+    | ExpectFailure
+    | TargetRaised
+    | StressTimeout
+    | MemberDied
+    | BlockTimeout
+    | Deadlock
 )
 
 

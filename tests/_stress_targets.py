@@ -452,3 +452,87 @@ def forking_quietly() -> Iterator[None]:
                 "ignore", r".*fork\(\) may lead to deadlocks", DeprecationWarning
             )
         yield
+
+
+# --- deadlocks ----------------------------------------------------------------------
+
+
+def _my_turn(turn: Any) -> int:
+    """0 for the first process of the round to get here, 1 for the second, ..."""
+    with turn.get_lock():
+        mine: int = turn.value
+        turn.value += 1
+    return mine
+
+
+def _role(turn: Any) -> int:
+    """0 or 1 for the two processes of a round: their turns, once both have one."""
+    mine = _my_turn(turn)
+    _until(turn, 2)
+    return mine
+
+
+def _until(turn: Any, value: int) -> None:
+    while turn.value < value:
+        time.sleep(0.001)
+
+
+def opposite_orders(first: Any, second: Any, turn: Any) -> None:
+    """Two processes take both locks in opposite orders, one after the other: a
+    deadlock that never happens in this run, but could."""
+    mine = _role(turn)
+    if mine:
+        _until(turn, 3)  # the first has taken and released both
+    a, b = (second, first) if mine else (first, second)
+    with a, b:
+        pass
+    if not mine:
+        _my_turn(turn)
+
+
+def crossed(first: Any, second: Any, turn: Any) -> None:
+    """Each process takes its first lock, waits until both hold one, then takes the other."""
+    mine = _role(turn)
+    a, b = (second, first) if mine else (first, second)
+    with a:
+        _my_turn(turn)
+        _until(turn, 4)
+        with b:
+            pass
+
+
+def crossed_beside_a_sleeper(first: Any, second: Any, turn: Any) -> None:
+    """Two processes deadlock as in ``crossed`` while a third sleeps past any timeout."""
+    mine = _my_turn(turn)
+    _until(turn, 3)
+    if mine == 2:
+        time.sleep(60)
+        return
+    a, b = (second, first) if mine else (first, second)
+    with a:
+        _my_turn(turn)
+        _until(turn, 5)
+        with b:
+            pass
+
+
+def same_order(first: Any, second: Any, count: Any) -> None:
+    """Both locks, always in the same order, while the other process does the same."""
+    for _ in range(20):
+        with first, second:
+            count.value += 1
+
+
+def opposite_under_gate(gate: Any, first: Any, second: Any, turn: Any) -> None:
+    """Opposite orders, each under the same outer lock: they can never wait for each other."""
+    mine = _my_turn(turn)
+    a, b = (second, first) if mine else (first, second)
+    for _ in range(20):
+        with gate, a, b:
+            pass
+
+
+def retake(lock: Any, counter: Any) -> None:
+    """Take a lock again while holding it: a Lock waits for itself, an RLock does not."""
+    with lock, lock:
+        counter.value += 1

@@ -30,6 +30,12 @@ def run_pytest(
     return pytester.runpytest_subprocess("-p", "no:cacheprovider", *args, timeout=timeout)
 
 
+def line_of(source: str, marker: str) -> int:
+    """Line number of ``marker`` in ``source`` as ``pytester.makepyfile`` writes it."""
+    lines = textwrap.dedent(source).strip("\n").splitlines()
+    return next(number for number, line in enumerate(lines, 1) if marker in line)
+
+
 def section(result: pytest.RunResult, test: str) -> pytest.LineMatcher:
     """The lines of the failure (or error) report of ``test`` in ``result``'s output."""
     header = re.compile(rf"^_+ (ERROR at \w+ of )?{re.escape(test)} _+$")

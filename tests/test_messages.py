@@ -10,6 +10,7 @@ import pytest
 
 from pytest_mpcheck import (
     CheckTimeoutError,
+    DeadlockError,
     ExceptionMismatchError,
     ExpectationError,
     IncomparableError,
@@ -25,6 +26,8 @@ from pytest_mpcheck._model import (
     READ,
     WRITE,
     BlockTimeout,
+    Deadlock,
+    DeadlockStep,
     Event,
     ExpectFailure,
     Finding,
@@ -54,6 +57,7 @@ from pytest_mpcheck._model import (
 from pytest_mpcheck._report import messages
 from pytest_mpcheck._report.advice import PYTEST, SCRIPT, for_test
 from pytest_mpcheck._report.messages import (
+    DEADLOCK,
     EXCEPTION_MISMATCH,
     EXPECT_FAILED,
     INCOMPARABLE,
@@ -61,6 +65,7 @@ from pytest_mpcheck._report.messages import (
     LOST_UPDATE,
     MULTISET_MISMATCH,
     NONDETERMINISTIC,
+    POTENTIAL_DEADLOCK,
     RESULT_MISMATCH,
     TARGET_RAISED,
     TIMEOUT,
@@ -331,7 +336,7 @@ def test_no_shared_object_says_what_was_searched_and_what_to_do() -> None:
     assert "lists, tuples, dicts, sets and deques" in text
     assert "instance __dict__, dataclass fields, __slots__), up to 4 steps below" in text
     assert "module globals are not searched" in text
-    assert "only expect(), exceptions, crashes and hangs are checked" in text
+    assert "only expect(), exceptions, crashes, hangs and deadlocks are checked" in text
     assert "mpcheck.Value/Array (or inside `with mpcheck.instrument():`)" in text
     assert "pass it, or an object that holds it, to stress as an argument" in text
     assert "stopped" not in text
@@ -463,6 +468,60 @@ def test_unguarded_update_message() -> None:
         f"{UNGUARDED_UPDATE} under spawn (seed 5): args[0].value is written by several "
         "processes, and a read-modify-write of it holds no lock (4 of 4 rounds)"
     )
+
+
+TRANSFER = (
+    DeadlockStep(2, "args[0]", "/home/me/bank.py:11", "args[1]", "/home/me/bank.py:13"),
+    DeadlockStep(1, "args[1]", "/home/me/bank.py:11", "args[0]", "/home/me/bank.py:13"),
+)
+
+
+def test_a_deadlock_that_happened_names_the_cycle_and_the_lines() -> None:
+    error, text = format_finding(Deadlock(STRESS, True, TRANSFER, 3, 4))
+    assert error is DeadlockError
+    assert text.splitlines() == [
+        f"{DEADLOCK} under spawn in stress round 3: processes 1 and 2 wait for locks held by "
+        "each other",
+        "  target: inc, start method: spawn, processes: 2, rounds: 20, seed: 5",
+        "  process 2 holds args[0] (taken at /home/me/bank.py:11) and waits for args[1] at "
+        "/home/me/bank.py:13",
+        "  process 1 holds args[1] (taken at /home/me/bank.py:11) and waits for args[0] at "
+        "/home/me/bank.py:13",
+        "  Each waited for a lock that the next one holds, forever; the round was ended as "
+        "soon as the cycle formed.",
+        "  fix: take these locks in one order everywhere (e.g. always args[0] first), or take "
+        "them all under one outer lock",
+        "  rerun with --mp-seed=5 --mp-start-methods=spawn",
+    ]
+
+
+def test_a_potential_deadlock_says_who_took_what_while_holding_what() -> None:
+    error, text = format_finding(Deadlock(STRESS, False, TRANSFER, 0, 20))
+    assert error is DeadlockError
+    lines = text.splitlines()
+    assert lines[0] == (
+        f"{POTENTIAL_DEADLOCK} under spawn: locks taken in a cycle of orders "
+        "(args[0] -> args[1] -> args[0]) by processes 1 and 2"
+    )
+    assert lines[2:5] == [
+        "  process 2 took args[1] at /home/me/bank.py:13 while holding args[0] (taken at "
+        "/home/me/bank.py:11)",
+        "  process 1 took args[0] at /home/me/bank.py:13 while holding args[1] (taken at "
+        "/home/me/bank.py:11)",
+        "  No deadlock happened in this run (20 round(s)), but processes running these steps "
+        "at the same time would each wait for a lock the next one holds, forever.",
+    ]
+
+
+def test_a_lock_that_waits_for_itself_is_a_deadlock_of_one_process() -> None:
+    step = DeadlockStep(1, "args[0]", "bank.py:5", "args[0]", "bank.py:6")
+    _, text = format_finding(Deadlock(STRESS, True, (step,), 0, 1))
+    lines = text.splitlines()
+    assert (
+        lines[0]
+        == f"{DEADLOCK} under spawn in stress round 0: process 1 waits for a lock it holds itself"
+    )
+    assert "  fix: do not take a Lock again while holding it, or make it an RLock" in lines
 
 
 # --- advice comes from where the check ran ------------------------------------------------

@@ -11,7 +11,6 @@ import contextlib
 import inspect
 import multiprocessing
 import re
-import textwrap
 import time
 from collections.abc import Callable
 from typing import Any
@@ -37,6 +36,7 @@ from _support import (
     METHODS,
     SUBPROCESS_TIMEOUT,
     fnmatch_escape,
+    line_of,
     outcomes_of,
     run_pytest,
     section,
@@ -53,12 +53,6 @@ from pytest_mpcheck._report.messages import (
 )
 
 SEED = 1234
-
-
-def line_of(source: str, marker: str) -> int:
-    """Line number of ``marker`` in ``source`` as ``pytester.makepyfile`` writes it."""
-    lines = textwrap.dedent(source).strip("\n").splitlines()
-    return next(number for number, line in enumerate(lines, 1) if marker in line)
 
 
 RACE_HEADLINE = (

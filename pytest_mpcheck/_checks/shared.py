@@ -22,7 +22,7 @@ import copy
 import ctypes
 import os
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from multiprocessing import sharedctypes, synchronize
 from multiprocessing.context import assert_spawning
 from typing import Any, TypeVar
@@ -31,6 +31,7 @@ from pytest_mpcheck._trace.codec import READ, WRITE
 from pytest_mpcheck._trace.locks import BOOK, LOCK_CONTEXT, register_own_lock
 from pytest_mpcheck._trace.policy import acquiring, current, released
 from pytest_mpcheck._trace.ring import Records, Trace
+from pytest_mpcheck._trace.waits import WAITS
 
 __all__ = [
     "Array",
@@ -40,6 +41,7 @@ __all__ = [
     "Value",
     "describe_shared",
     "location_name",
+    "lock_names",
     "reset",
     "semaphore_of",
     "snapshot",
@@ -79,12 +81,17 @@ class Lock:
     # Each holding is asked of the policy first (a point where a scheduler may make the
     # process wait), then booked for the records.  The book is this process's alone: on
     # the common path it is written outside the real lock, so that the time others wait
-    # for it is the code under test's.
+    # for it is the code under test's.  In a stress member the real acquire is
+    # ``WAITS.acquire``, which sees deadlocks.
     def acquire(self, block: bool = True, timeout: float | None = None) -> bool:
         lock_id = self._id
         if not acquiring(lock_id, block, self._reentrant):
             return False
-        got = bool(self._lock.acquire(block, timeout))
+        got = (
+            bool(self._lock.acquire(block, timeout))
+            if WAITS.table is None
+            else WAITS.acquire(self._lock, lock_id, block, timeout)
+        )
         if got:
             BOOK.acquired(lock_id)
         else:
@@ -101,7 +108,10 @@ class Lock:
         acquiring(lock_id, True, self._reentrant)
         BOOK.acquired(lock_id)  # a blocking acquire either succeeds or raises
         try:
-            self._lock.acquire()
+            if WAITS.table is None:
+                self._lock.acquire()
+            else:
+                WAITS.acquire(self._lock, lock_id)
         except BaseException:
             BOOK.released(lock_id)
             released(lock_id)
@@ -489,6 +499,18 @@ def describe_shared(path: str, obj: Shared) -> str:
     if isinstance(obj, Array):
         return f"{path} (Array of {raw._type_.__name__} x{len(raw)})"
     return f"{path} (Value of {type(raw).__name__})"
+
+
+def lock_names(values: Iterable[tuple[str, Any]]) -> dict[int, str]:
+    """How a message names each known lock among ``values`` (paths, nearest first): by
+    its path, or an object's own lock as ``path.get_lock()``; the first path wins."""
+    names: dict[int, str] = {}
+    for path, value in values:
+        if issubclass(type(value), Lock):
+            names.setdefault(value._id, path)
+        elif issubclass(type(value), Synchronized):
+            names.setdefault(value._lock._id, f"{path}.get_lock()")
+    return names
 
 
 def location_name(obj: Shared, location: int) -> str:

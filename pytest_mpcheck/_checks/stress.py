@@ -7,6 +7,9 @@ crew together, wait, record the outcome, call ``expect()``, and analyze each
 object's trace for lost and unguarded updates.  Seeded noise after reads
 widens read→write windows so that lost updates show, while the unguarded-
 update rule catches a missing lock even in a round the timing spared.
+Members wait for known locks through a shared wait table (``_trace.waits``):
+a deadlock among them ends its round at once, and the order in which they
+took locks is read after each round for a potential one (``deadlocks``).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from dataclasses import dataclass
 from multiprocessing import synchronize
 from typing import Any
 
+from pytest_mpcheck._checks.deadlocks import deadlock, order_cycle
 from pytest_mpcheck._checks.explore import Explorer, explicit, shrink
 from pytest_mpcheck._checks.pickling import describe_object, find_problem
 from pytest_mpcheck._checks.races import RoundRaces, analyze, shortfall, worst_loss
@@ -31,6 +35,7 @@ from pytest_mpcheck._checks.shared import (
     Shared,
     describe_shared,
     location_name,
+    lock_names,
     reset,
     semaphore_of,
     snapshot,
@@ -40,6 +45,7 @@ from pytest_mpcheck._engine.crew import Crew, MemberReport
 from pytest_mpcheck._engine.supervise import Overran, WorkerDied, describe_exit
 from pytest_mpcheck._engine.worker import Runner
 from pytest_mpcheck._model import (
+    Deadlock,
     Event,
     ExpectFailure,
     Found,
@@ -62,6 +68,7 @@ from pytest_mpcheck._trace.locks import BOOK, register_own_lock
 from pytest_mpcheck._trace.policy import start_round
 from pytest_mpcheck._trace.ring import Records
 from pytest_mpcheck._trace.schedule import Plan, RoundLog, Schedule, start_controlled_round
+from pytest_mpcheck._trace.waits import LockStep, WaitTable
 
 __all__ = ["StressPlan", "StressReport", "check_stress", "member_hooks", "plan_stress"]
 
@@ -103,13 +110,16 @@ class StressReport:
         )
 
 
-def member_hooks(seed: int) -> tuple[Callable[[int, int], Runner], Callable[..., None]]:
-    """What a crew member calls before each round, and with the crew's own primitives.
+def member_hooks(
+    seed: int, waits: WaitTable | None = None
+) -> tuple[Callable[[int, int], Runner], Callable[..., None]]:
+    """What a crew member calls before each free round (joining ``waits``, the check's
+    wait table, if given), and with the crew's own primitives.
 
     Both live in ``_trace``: unpickling them in a spawn or forkserver member
     imports the trace and nothing of the checks or the report.
     """
-    return functools.partial(start_round, seed), register_own_lock
+    return functools.partial(start_round, seed, waits=waits), register_own_lock
 
 
 @dataclass(frozen=True)
@@ -208,7 +218,7 @@ def _fork_lock_in(reached: Reach, method: str) -> PickleProblem | None:
 def check_stress(
     plan: StressPlan, *, processes: int, rounds: int, settings: Settings
 ) -> StressReport:
-    """Raise ``Found`` with a finding on a race, a failed ``expect`` or a crash.
+    """Raise ``Found`` with a finding on a race, a deadlock, a failed ``expect`` or a crash.
 
     A replay token in the settings runs that one controlled schedule instead of
     exploring; ``ValueError`` if it does not fit this call.
@@ -234,10 +244,11 @@ def check_stress(
                     found = Unpicklable("arguments", problem, None, None, args, "", method=method)
                 raise Found(found)
         deadline = time.monotonic() + settings.timeout  # each start method has the whole timeout
+        deadlocks = _Deadlocks(WaitTable(processes), lock_names(plan.reached.values))
         if mode == "free":
-            finding = _free(run, plan, deadline, settings)
+            finding = _free(run, plan, deadline, settings, deadlocks)
         else:
-            finding, covered = _controlled(run, plan, deadline, settings, token)
+            finding, covered = _controlled(run, plan, deadline, settings, token, deadlocks)
             explored.append(f"under {method}: {covered}")
         if finding is not None:
             raise Found(finding)
@@ -382,10 +393,37 @@ class _Tally:
         return None
 
 
+class _Deadlocks:
+    """What a check's wait table shows: a deadlock that happened in the round just run, and
+    the lock-order graph of every round so far, with the potential deadlock it holds."""
+
+    def __init__(self, waits: WaitTable, locks: dict[int, str]) -> None:
+        self.waits, self._locks = waits, locks
+        self._edges: list[LockStep] = []
+        self.potential: Deadlock | None = None
+
+    def actual(self, run: StressRun, number: int, rounds_run: int) -> Deadlock | None:
+        cycle = self.waits.cycle()
+        return deadlock(run, True, cycle, self._locks, number, rounds_run) if cycle else None
+
+    def learn(self, run: StressRun, number: int, rounds_run: int) -> None:
+        """Add the round's order edges; the first cycle they close is the potential one."""
+        new_edges = self.waits.new_edges()
+        if new_edges and self.potential is None:
+            self._edges += new_edges
+            found = order_cycle(self._edges)
+            if found is not None:
+                self.potential = deadlock(run, False, found, self._locks, number, rounds_run)
+
+
 def _broken(
-    run: StressRun, number: int, exc: Overran | WorkerDied, timeout: float
+    run: StressRun, number: int, exc: Overran | WorkerDied, timeout: float, deadlocks: _Deadlocks
 ) -> StressFinding:
     if isinstance(exc, Overran):
+        # A member held up by the deadlock of others is not what to report.
+        found = deadlocks.actual(run, number, number + 1)
+        if found is not None:
+            return found
         return StressTimeout(run, number, exc.waiting, timeout, tuple(sorted(exc.stacks.items())))
     return MemberDied(run, number, exc.label, describe_exit(exc.exitcode))
 
@@ -398,10 +436,14 @@ def _raised(run: StressRun, number: int, reports: list[MemberReport]) -> TargetR
 
 
 def _free(
-    run: StressRun, plan: StressPlan, deadline: float, settings: Settings
+    run: StressRun, plan: StressPlan, deadline: float, settings: Settings, deadlocks: _Deadlocks
 ) -> StressFinding | Unpicklable | None:
-    """All free rounds under one start method; the finding to report, if any."""
-    crew = _start(run, plan, member_hooks(run.seed)[0])
+    """All free rounds under one start method; the finding to report, if any.
+
+    A deadlock ends the check after its round, whether it happened or is a cycle in
+    the order locks were taken (a potential one).
+    """
+    crew = _start(run, plan, member_hooks(run.seed, deadlocks.waits)[0])
     if not isinstance(crew, Crew):
         return crew
     tally = _Tally()
@@ -423,20 +465,32 @@ def _free(
             rounds_run = number + 1
             for _, obj in plan.shared:
                 reset(obj)
+            deadlocks.waits.new_round()
             try:
                 reports = crew.run_round(number, deadline, read_traces)
             except (Overran, WorkerDied) as exc:
-                broken = _broken(run, number, exc, settings.timeout)
+                broken = _broken(run, number, exc, settings.timeout, deadlocks)
                 break
+            broken = deadlocks.actual(run, number, rounds_run)
+            if broken is not None:
+                break
+            deadlocks.learn(run, number, rounds_run)
             raised = _raised(run, number, reports)
             if raised is not None:
                 return raised
             tally.ended(number, *tally.judge(plan.shared, plan.expect))
             unread.extend((path, trace_records(obj)) for path, obj in plan.shared)
+            if deadlocks.potential is not None:
+                break
             if failing_since is None and tally.failing:
                 failing_since = time.monotonic()
     read_traces()
-    return broken or tally.finding(run, plan.shared, rounds_run)
+    if broken is not None:
+        return broken
+    finding = tally.finding(run, plan.shared, rounds_run)
+    if isinstance(finding, RaceFinding) or deadlocks.potential is None:
+        return finding
+    return deadlocks.potential
 
 
 class _Round:
@@ -454,9 +508,14 @@ class _Round:
         raised: TargetRaised | None,
         traces: list[tuple[str, Records]],
         into: _Tally | None,
+        deadlocked: Deadlock | None = None,
+        potential: Deadlock | None = None,
     ) -> None:
         self.plan, self.log, self.tally, self.raised = plan, log, tally, raised
         self._traces, self._into = traces, into
+        #: A deadlock that happened in this round; locks taken in a cycle of orders,
+        #: first seen in this round.
+        self.deadlocked, self.potential = deadlocked, potential
 
     def settle(self) -> None:
         """Read the round's traces: its races, counted here and in every round's tally."""
@@ -471,11 +530,15 @@ class _Round:
     @property
     def failure(self) -> tuple[object, ...] | None:
         """What failed, as a key two runs of the same failure share; None if nothing did."""
+        if self.deadlocked is not None:
+            return ("deadlock", *sorted((step.held, step.wanted) for step in self.deadlocked.cycle))
         if self.raised is not None:
             return ("raised", self.raised.error.split(":", 1)[0])
         lost = [key for key in self.tally.witnesses if key[2]]
         if lost:
             return ("lost", *min(lost))
+        if self.potential is not None:
+            return ("potential deadlock",)
         if self.tally.failed_expect:
             return ("expect",)
         if self.tally.witnesses:
@@ -497,8 +560,16 @@ _SHRINK_TRIES = 64
 class _Controlled:
     """The controlled rounds of one start method: each round one plan of the schedule."""
 
-    def __init__(self, run: StressRun, plan: StressPlan, crew: Crew, schedule: Schedule):
+    def __init__(
+        self,
+        run: StressRun,
+        plan: StressPlan,
+        crew: Crew,
+        schedule: Schedule,
+        deadlocks: _Deadlocks,
+    ) -> None:
         self._run, self._plan, self._crew, self._schedule = run, plan, crew, schedule
+        self._deadlocks = deadlocks
         #: Every round's outcome and races, for the histogram and the counts.
         self.tally = _Tally()
         self.rounds = 0
@@ -514,11 +585,16 @@ class _Controlled:
         plan = self._plan
         for _, obj in plan.shared:
             reset(obj)
+        deadlocks = self._deadlocks
+        deadlocks.waits.new_round()
         self._schedule.begin(chosen)
         reports = self._crew.run_round(
             number, deadline, None if meanwhile is None else meanwhile.settle
         )
         log = self._schedule.log()
+        deadlocked = deadlocks.actual(self._run, number, self.rounds)
+        first = deadlocks.potential is None
+        deadlocks.learn(self._run, number, self.rounds)
         own = _Tally()
         verdict = own.judge(plan.shared, plan.expect)
         own.ended(number, *verdict)
@@ -526,7 +602,10 @@ class _Controlled:
             self.tally.ended(number, *verdict)
         traces = [(path, trace_records(obj)) for path, obj in plan.shared]
         raised = _raised(self._run, number, reports)
-        return _Round(chosen, log, own, raised, traces, self.tally if counted else None)
+        potential = deadlocks.potential if first else None
+        return _Round(
+            chosen, log, own, raised, traces, self.tally if counted else None, deadlocked, potential
+        )
 
     def minimal(self, failed: _Round, deadline: float) -> _Round:
         """The failing round with the fewest schedule choices that still fails the same
@@ -569,7 +648,12 @@ class _Controlled:
             f"process {label} {log.notes.get(label, 'ran outside control')}"
             for label in log.stalled
         )
+        if failed.potential is not None and failed.failure == ("potential deadlock",):
+            # Many rounds' lock orders, not one schedule: the seed reproduces it, no token.
+            return failed.potential
         run = dataclasses.replace(run, replay=token.encode(), uncontrolled=uncontrolled)
+        if failed.deadlocked is not None:
+            return dataclasses.replace(failed.deadlocked, run=run)
         if failed.raised is not None:
             return dataclasses.replace(failed.raised, run=run)
         return self.tally.finding(run, self._plan.shared, self.rounds, shown=failed.tally)
@@ -592,7 +676,7 @@ def _explore(
         explorer.learn(chosen, played.log)
         settled = [] if unsettled is None else [unsettled]
         unsettled = played
-        if played.raised is not None or played.tally.failed_expect:
+        if played.raised is not None or played.deadlocked is not None or played.tally.failed_expect:
             played.settle()
             settled.append(played)
             unsettled = None
@@ -614,15 +698,17 @@ def _controlled(
     deadline: float,
     settings: Settings,
     token: ReplayToken | None,
+    deadlocks: _Deadlocks,
 ) -> tuple[StressFinding | Unpicklable | None, str]:
     """The controlled rounds under one start method: the finding to report, if any, and
     what was explored."""
     schedule = Schedule(run.processes)
-    crew = _start(run, plan, functools.partial(start_controlled_round, schedule, run.seed))
+    prepare = functools.partial(start_controlled_round, schedule, run.seed, deadlocks.waits)
+    crew = _start(run, plan, prepare)
     if not isinstance(crew, Crew):
         return crew, ""
     explorer = Explorer(run.processes, run.rounds, f"{run.seed}:{run.method}")
-    rounds = _Controlled(run, plan, crew, schedule)
+    rounds = _Controlled(run, plan, crew, schedule, deadlocks)
     failed: _Round | None = None
     with crew:
         try:
@@ -640,10 +726,10 @@ def _controlled(
                     )
             else:
                 failed = _explore(rounds, explorer, run.rounds, deadline)
-                if failed is not None:
+                if failed is not None and failed.failure != ("potential deadlock",):
                     failed = rounds.minimal(failed, deadline)
         except (Overran, WorkerDied) as exc:
-            broken = _broken(run, rounds.rounds - 1, exc, settings.timeout)
+            broken = _broken(run, rounds.rounds - 1, exc, settings.timeout, deadlocks)
             return broken, explorer.describe()
     if failed is None or failed.failure is None:
         return None, explorer.describe()

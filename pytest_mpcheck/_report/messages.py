@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from pytest_mpcheck._errors import (
     CheckTimeoutError,
+    DeadlockError,
     ExceptionMismatchError,
     ExpectationError,
     IncomparableError,
@@ -29,6 +30,8 @@ from pytest_mpcheck._errors import (
 )
 from pytest_mpcheck._model import (
     BlockTimeout,
+    Deadlock,
+    DeadlockStep,
     ExpectFailure,
     Finding,
     Incomparable,
@@ -58,6 +61,7 @@ from pytest_mpcheck._report.witness import histogram, local_path, witness_table
 
 __all__ = [
     "DAEMONIC",
+    "DEADLOCK",
     "EXCEPTION_MISMATCH",
     "EXPECT_FAILED",
     "INCOMPARABLE",
@@ -66,6 +70,7 @@ __all__ = [
     "MULTISET_MISMATCH",
     "NONDETERMINISTIC",
     "NO_SHARED_OBJECT",
+    "POTENTIAL_DEADLOCK",
     "RESULT_MISMATCH",
     "TARGET_RAISED",
     "TIMEOUT",
@@ -95,6 +100,8 @@ UNGUARDED_UPDATE = "unguarded read-modify-write"
 EXPECT_FAILED = "expect() failed after a stress round"
 TARGET_RAISED = "the stress target raised in a child process"
 NO_SHARED_OBJECT = "stress found no mpcheck Value or Array in its arguments"
+DEADLOCK = "deadlock"
+POTENTIAL_DEADLOCK = "potential deadlock"
 
 _REPR_LIMIT = 160
 _TRACE_LINES = 12
@@ -586,6 +593,75 @@ def _stress_timeout(finding: StressTimeout, context: _Context) -> str:
     )
 
 
+def _site(site: str) -> str:
+    path, _, line = site.rpartition(":")
+    return f"{local_path(path)}:{line}"
+
+
+def _deadlock_step(step: DeadlockStep, actual: bool) -> str:
+    if actual:
+        return (
+            f"  process {step.process} holds {step.held} (taken at {_site(step.held_at)}) "
+            f"and waits for {step.wanted} at {_site(step.wanted_at)}"
+        )
+    return (
+        f"  process {step.process} took {step.wanted} at {_site(step.wanted_at)} while "
+        f"holding {step.held} (taken at {_site(step.held_at)})"
+    )
+
+
+@_formats(Deadlock, DeadlockError)
+def _deadlock(finding: Deadlock, context: _Context) -> str:
+    run = finding.run
+    cycle = finding.cycle
+    processes = sorted({step.process for step in cycle})
+    who = (
+        f"process {processes[0]}"
+        if len(processes) == 1
+        else f"processes {', '.join(map(str, processes[:-1]))} and {processes[-1]}"
+    )
+    itself = len(cycle) == 1  # a Lock taken again by the process that holds it
+    if finding.actual:
+        headline = f"{DEADLOCK} under {run.method} in stress round {finding.round_number}: " + (
+            f"{who} waits for a lock it holds itself"
+            if itself
+            else f"{who} wait for locks held by each other"
+        )
+        explain = (
+            "  It waited for itself, forever; the round was ended at once."
+            if itself
+            else "  Each waited for a lock that the next one holds, forever; the round was "
+            "ended as soon as the cycle formed."
+        )
+    else:
+        order = " -> ".join([step.held for step in cycle] + [cycle[0].held])
+        headline = (
+            f"{POTENTIAL_DEADLOCK} under {run.method}: locks taken in a cycle of orders "
+            f"({order}) by {who}"
+        )
+        explain = (
+            f"  No deadlock happened in this run ({finding.rounds_run} round(s)), but "
+            "processes running these steps at the same time would each wait for a lock the "
+            "next one holds, forever."
+        )
+    fix = (
+        "  fix: do not take a Lock again while holding it, or make it an RLock"
+        if itself
+        else "  fix: take these locks in one order everywhere (e.g. always "
+        f"{min(step.held for step in cycle)} first), or take them all under one outer lock"
+    )
+    return "\n".join(
+        [
+            headline,
+            _stress_context(run),
+            *(_deadlock_step(step, finding.actual) for step in cycle),
+            explain,
+            fix,
+            *_rerun(run, context),
+        ]
+    )
+
+
 @_formats(BlockTimeout, CheckTimeoutError)
 def _block_timeout(finding: BlockTimeout, context: _Context) -> str:
     more_time = context.advice.more_time()
@@ -653,9 +729,9 @@ def no_shared_object_message(search: NothingShared) -> str:
         "of objects (instance __dict__, dataclass fields, __slots__), up to "
         f"{search.depth} steps below each argument{cut}; module globals are not searched. "
         "Without a shared object nothing is reset between rounds and lost updates cannot be "
-        "seen: only expect(), exceptions, crashes and hangs are checked. Create the shared "
-        "state with mpcheck.Value/Array (or inside `with mpcheck.instrument():`) and pass "
-        "it, or an object that holds it, to stress as an argument."
+        "seen: only expect(), exceptions, crashes, hangs and deadlocks are checked. Create "
+        "the shared state with mpcheck.Value/Array (or inside `with mpcheck.instrument():`) "
+        "and pass it, or an object that holds it, to stress as an argument."
     )
 
 

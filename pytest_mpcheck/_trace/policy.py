@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
 from pytest_mpcheck._trace.locks import BOOK
+from pytest_mpcheck._trace.waits import WAITS, WaitTable
 
 __all__ = [
     "NOISE",
@@ -155,13 +156,20 @@ def configure(tracing: Tracing) -> None:
 
 
 def start_round(
-    seed: int, label: int, round_number: int, noise: float = NOISE
+    seed: int,
+    label: int,
+    round_number: int,
+    noise: float = NOISE,
+    waits: WaitTable | None = None,
 ) -> Callable[[Callable[..., Any], tuple[Any, ...]], None]:
-    """A stress member's set-up before a free round: its label, seeded noise, a clean
-    book; returns how it runs the target (as it is)."""
+    """A stress member's set-up before a free round: its label, seeded noise, a clean book,
+    and the check's wait table, through which its blocking acquires see deadlocks; returns
+    how it runs the target (as it is)."""
     access = Noise.seeded(seed, round_number, label, probability=noise) if noise > 0 else None
     configure(Tracing(label, seed, access or AccessPolicy()))
     BOOK.new_round()
+    if waits is not None:
+        WAITS.arm(waits, label)
     return _run
 
 

@@ -36,6 +36,7 @@ from typing import Any, NamedTuple
 
 from pytest_mpcheck._trace.locks import BOOK, LOCK_CONTEXT, register_own_lock
 from pytest_mpcheck._trace.policy import AccessPolicy, Tracing, configure
+from pytest_mpcheck._trace.waits import WAITS, WaitTable
 
 __all__ = [
     "MAX_PROCESSES",
@@ -49,6 +50,10 @@ __all__ = [
 
 #: Seconds without any point before a waiting process takes the turn from a running one.
 STALL = 0.2
+#: Reads in a row, with nothing written or locked, after which the running process gives
+#: the turn to another that can run: a loop that waits for a value (``while not
+#: flag.value: ...``) lets the others make it change, in every schedule.
+SPIN = 100
 #: Steps whose choices the log keeps for exploration (the digest covers every step).
 LOG = 1 << 15
 #: Overrides a plan can carry, and PCT change points.
@@ -80,8 +85,9 @@ _RUNNING, _READY, _BLOCKED, _DONE, _FREE = 1, 2, 3, 4, 5
     _NEXT_OVERRIDE,
     _UNTIL,
     _BLOCKED_MASK,
+    _SPIN,
     _HEADER,
-) = range(16)
+) = range(17)
 # Per-process slots.
 _STATE, _WAITS, _PRIORITY, _PER_PROCESS = range(4)
 _DIGEST_MOD = (1 << 61) - 1
@@ -295,7 +301,12 @@ class Schedule:
         if head[_ABORT]:
             return label
         turn = head[_TURN]
-        if turn == label and state == _READY and head[_STEP] + 1 < head[_UNTIL]:
+        if (
+            turn == label
+            and state == _READY
+            and head[_STEP] + 1 < head[_UNTIL]
+            and head[_SPIN] < SPIN
+        ):
             self._go_on(label)
             return label
         if turn not in (0, label):
@@ -343,6 +354,8 @@ class Schedule:
         head[_TURN] = chosen
         if chosen:
             head[_UNTIL] = self._until(step, chosen)
+            if chosen != current:
+                head[_SPIN] = 0
         if chosen and chosen == current:
             if head[_HEADER + _PER_PROCESS * current + _STATE] != _RUNNING:
                 self._set_state(current, _RUNNING)  # a free process, back and chosen
@@ -352,11 +365,21 @@ class Schedule:
         if chosen:
             self._set_state(chosen, _RUNNING)
             self._turns[chosen].release()
-        else:
-            states = [self._state(label) for label in range(1, self.processes + 1)]
-            if _BLOCKED in states and _FREE not in states:
+        elif head[_BLOCKED_MASK]:
+            # Nobody can run and some wait for locks: a deadlock if their waits close a
+            # cycle (the wait table writes it down; a process running free cannot break
+            # it); else they wait for a free process, or for one that ended holding a
+            # lock, as they would run free.
+            table = WAITS.table
+            blocked = [bit + 1 for bit in range(self.processes) if head[_BLOCKED_MASK] >> bit & 1]
+            if table is not None and any(table.deadlocked(label) for label in blocked):
                 self._abort(deadlock=True)
         return chosen
+
+    def _lock_point(self, label: int) -> None:
+        """A lock is taken or given back: whatever ``label`` did, it was no spin."""
+        if self._head[_TURN] == label:
+            self._head[_SPIN] = 0
 
     def _go_on(self, label: int) -> None:
         """A step where the running process goes on, as the plan says from here on:
@@ -388,6 +411,13 @@ class Schedule:
         head[_NEXT_OVERRIDE] = index
         if chosen:
             return chosen
+        if current and head[_SPIN] >= SPIN and ready & ~(1 << (current - 1)):
+            # Spinning: the others go first, the next one after it in turn by default.
+            head[_SPIN] = 0
+            ready &= ~(1 << (current - 1))
+            later = ready >> current << current
+            if not head[_PRIORITIES]:
+                return ((later or ready) & -(later or ready)).bit_length()
         if head[_PRIORITIES]:
             changes = head[_CHANGES]
             for index in range(changes):
@@ -482,15 +512,16 @@ class Scheduled(AccessPolicy):
         self._label = label
         #: Where this process took each known lock it holds: lock id -> (file, line).
         self._taken: dict[int, tuple[str, int]] = {}
+        self._waiting = False
         self._aborted = False
 
     # The points.
 
     def read(self, lo: int, hi: int, holding: bool) -> None:
-        self._point()
+        self._point(True)
 
     def write(self, lo: int, hi: int, holding: bool) -> None:
-        self._point()
+        self._point(False)
 
     def acquire(self, lock_id: int, blocking: bool, reentrant: bool) -> bool:
         """Before a known lock is taken: the model gives it, or the process waits at the
@@ -504,6 +535,7 @@ class Scheduled(AccessPolicy):
             schedule._acquire()
             try:
                 self._back_in_control()
+                schedule._lock_point(label)
                 slot = schedule._slot(lock_id, claim=True)
                 locks = schedule._locks
                 holder = locks[3 * slot + 1] if slot >= 0 else 0
@@ -518,13 +550,14 @@ class Scheduled(AccessPolicy):
                     go = schedule._advance(label, _READY)
                 else:
                     schedule._head[_HEADER + _PER_PROCESS * label + _WAITS] = lock_id
-                    self._note(f"waits for lock {lock_id:x} at {_describe(where)}")
+                    self._publish(lock_id, where)
                     go = schedule._advance(label, _BLOCKED)
             finally:
                 schedule._release()
             if go != label:
                 self._await()
             if free or not blocking:
+                self._published(free)
                 return free
 
     def release(self, lock_id: int) -> None:
@@ -535,6 +568,7 @@ class Scheduled(AccessPolicy):
         schedule._acquire()
         try:
             self._back_in_control()
+            schedule._lock_point(label)
             slot = schedule._slot(lock_id, claim=False)
             locks = schedule._locks
             if slot >= 0 and locks[3 * slot + 1] == label:
@@ -561,9 +595,10 @@ class Scheduled(AccessPolicy):
                 self._back_in_control()
                 holder = schedule._holder(lock_id)
                 if holder in (0, self._label):
+                    self._published(True)
                     return
                 schedule._head[_HEADER + _PER_PROCESS * self._label + _WAITS] = lock_id
-                self._note(f"waits for lock {lock_id:x} at {_describe(_where())}")
+                self._publish(lock_id, _where())
                 go = self._step(_BLOCKED)
             if go != self._label:
                 self._await()
@@ -582,22 +617,23 @@ class Scheduled(AccessPolicy):
             if not self._aborted:
                 with schedule._mutex:
                     self._back_in_control()
-                    if self._taken:
-                        self._note("returned from the target")
                     self._step(_DONE)
 
     # Helpers, under the mutex unless said.
 
-    def _point(self) -> None:
+    def _point(self, reading: bool) -> None:
         if self._aborted:
             return
         schedule, label = self._schedule, self._label
         head = schedule._head
         schedule._acquire()
         try:
-            if head[_TURN] == label and head[_STEP] + 1 < head[_UNTIL] and not head[_ABORT]:
-                schedule._go_on(label)
-                return
+            if head[_TURN] == label:
+                spin = head[_SPIN] + 1 if reading else 0
+                head[_SPIN] = spin
+                if head[_STEP] + 1 < head[_UNTIL] and spin < SPIN and not head[_ABORT]:
+                    schedule._go_on(label)
+                    return
             self._back_in_control()
             go = self._step(_READY)
         finally:
@@ -639,13 +675,24 @@ class Scheduled(AccessPolicy):
                 schedule._set_state(other, _READY)
                 head[base + _WAITS] = 0
 
+    def _publish(self, lock_id: int, where: tuple[str, int]) -> None:
+        """This process waits for ``lock_id``: say so in the wait table, with what it holds,
+        where the schedule looks for a cycle when nobody can run."""
+        table = WAITS.table
+        if table is not None:
+            table.wait(self._label, lock_id, where, list(self._taken.items()))
+            self._waiting = True
+
+    def _published(self, taken: bool) -> None:
+        """The wait published, if any, is over."""
+        table = WAITS.table
+        if self._waiting and table is not None and taken:
+            table.done(self._label)
+            self._waiting = False
+
     def _note(self, text: str) -> None:
-        """What this process says of itself, for the report: where it waits, what it holds."""
-        held = "; ".join(
-            f"holds lock {lock:x} (taken at {_describe(where)})"
-            for lock, where in self._taken.items()
-        )
-        data = ("; ".join(part for part in (text, held) if part)).encode()[: NOTE_BYTES - 1]
+        """What this process says of itself, for the report (why it ran outside control)."""
+        data = text.encode()[: NOTE_BYTES - 1]
         start = NOTE_BYTES * self._label
         notes = self._schedule._notes
         notes[start : start + NOTE_BYTES] = data.ljust(NOTE_BYTES, b"\0")
@@ -681,11 +728,13 @@ def _describe(where: tuple[str, int]) -> str:
 
 
 def start_controlled_round(
-    schedule: Schedule, seed: int, label: int, round_number: int
+    schedule: Schedule, seed: int, waits: WaitTable, label: int, round_number: int
 ) -> Callable[[Callable[..., Any], tuple[Any, ...]], None]:
     """A stress member's set-up before a controlled round: its label, the round's
-    policy, a clean book; returns how it runs the target."""
+    policy, a clean book, the check's wait table (for the order in which locks are
+    taken, and the deadlocks the schedule finds); returns how it runs the target."""
     scheduled = Scheduled(schedule, label)
     configure(Tracing(label, seed, scheduled))
     BOOK.new_round()
+    WAITS.arm(waits, label)
     return scheduled.run
