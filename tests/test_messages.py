@@ -482,7 +482,7 @@ def test_a_deadlock_that_happened_names_the_cycle_and_the_lines() -> None:
     assert text.splitlines() == [
         f"{DEADLOCK} under spawn in stress round 3: processes 1 and 2 wait for locks held by "
         "each other",
-        "  target: inc, start method: spawn, processes: 2, rounds: 20, seed: 5",
+        "  target: inc, start method: spawn, processes: 2, rounds: 20, seed: 5, schedule: free",
         "  process 2 holds args[0] (taken at /home/me/bank.py:11) and waits for args[1] at "
         "/home/me/bank.py:13",
         "  process 1 holds args[1] (taken at /home/me/bank.py:11) and waits for args[0] at "
@@ -491,7 +491,8 @@ def test_a_deadlock_that_happened_names_the_cycle_and_the_lines() -> None:
         "soon as the cycle formed.",
         "  fix: take these locks in one order everywhere (e.g. always args[0] first), or take "
         "them all under one outer lock",
-        "  rerun with --mp-seed=5 --mp-start-methods=spawn",
+        "  rerun with --mp-seed=5 --mp-start-methods=spawn (the seed fixes the noise schedule, "
+        "not the OS scheduler)",
     ]
 
 

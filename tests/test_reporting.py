@@ -88,6 +88,7 @@ def test_json_report_has_schema_settings_and_one_record_per_check(
         "start_methods",
         "via",
         "rounds",
+        "schedule",
         "processes",
         "items",
         "duration",
