@@ -13,7 +13,8 @@ BOTH = 0b11
 
 
 def _log(choices: list[tuple[int, int, int]]) -> RoundLog:
-    return RoundLog(len(choices), tuple(choices), 7, 0, False, (), {}, {}, {})
+    entries = tuple(chosen | current << 16 | mask << 32 for current, chosen, mask in choices)
+    return RoundLog(len(choices), entries, 7, 0, (), {})
 
 
 #: Two processes, two points each: 1 runs, then 2 (after 1 ended).

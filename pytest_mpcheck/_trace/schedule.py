@@ -77,7 +77,6 @@ _RUNNING, _READY, _BLOCKED, _DONE, _FREE = 1, 2, 3, 4, 5
     _OVERRIDES,
     _CHANGES,
     _MISFIT,
-    _DEADLOCK,
     _STALLED,
     _DIGEST,
     _PRIORITIES,
@@ -87,7 +86,7 @@ _RUNNING, _READY, _BLOCKED, _DONE, _FREE = 1, 2, 3, 4, 5
     _BLOCKED_MASK,
     _SPIN,
     _HEADER,
-) = range(17)
+) = range(16)
 # Per-process slots.
 _STATE, _WAITS, _PRIORITY, _PER_PROCESS = range(4)
 _DIGEST_MOD = (1 << 61) - 1
@@ -120,19 +119,20 @@ class RoundLog(NamedTuple):
     """What a controlled round did: its steps and choices, and what went out of control."""
 
     steps: int
-    #: Per logged step: (process that reached the point, process chosen, bit mask of
-    #: the processes that could run, bit ``label - 1``).
-    choices: tuple[tuple[int, int, int], ...]
+    #: The log's entries, one per step it keeps (``choices`` reads them).
+    entries: tuple[int, ...]
     digest: int
     #: The first step whose override named a process that could not run (0: none).
     misfit: int
-    deadlock: bool
-    #: The processes taken out of control, in order, and what each said of it.
+    #: The processes taken out of control, and what each said of it.
     stalled: tuple[int, ...]
     notes: dict[int, str]
-    #: Known locks held at the end: lock id -> (holder label, depth).
-    holders: dict[int, tuple[int, int]]
-    waits: dict[int, int]
+
+    @property
+    def choices(self) -> list[tuple[int, int, int]]:
+        """Per step kept: (process that reached the point, process chosen, bit mask of
+        the processes that could run, bit ``label - 1``)."""
+        return [(entry >> 16 & 0xFFFF, entry & 0xFFFF, entry >> 32) for entry in self.entries]
 
 
 class _Aborted(BaseException):
@@ -215,7 +215,8 @@ class Schedule:
             while turn.acquire(False):
                 pass
         for name, array in self._shared.items():
-            if name != "locks":
+            # The log is read up to the round's steps only, each written before: not cleared.
+            if name not in ("locks", "log"):
                 ctypes.memset(ctypes.addressof(array), 0, ctypes.sizeof(array))
         locks = self._locks
         for slot in range(LOCK_SLOTS):
@@ -243,41 +244,17 @@ class Schedule:
         """What the round that just ended did (read by the parent after the round)."""
         head = self._head
         steps = head[_STEP]
-        logged = min(steps, LOG)
-        choices = tuple(
-            (value >> 16 & 0xFFFF, value & 0xFFFF, value >> 32) for value in self._log[:logged]
-        )
         notes = {}
         for label in range(1, self.processes + 1):
             raw = self._notes[NOTE_BYTES * label : NOTE_BYTES * (label + 1)].tobytes()
             text = raw.split(b"\0", 1)[0].decode(errors="replace")
             if text:
                 notes[label] = text
-        holders = {}
-        locks = self._locks
-        for slot in range(LOCK_SLOTS):
-            lock_id, holder, depth = locks[3 * slot : 3 * slot + 3]
-            if lock_id and holder:
-                holders[lock_id] = (holder, depth)
-        waits = {
-            label: head[_HEADER + _PER_PROCESS * label + _WAITS]
-            for label in range(1, self.processes + 1)
-            if head[_HEADER + _PER_PROCESS * label + _STATE] == _BLOCKED
-        }
         stalled = tuple(
             label for label in range(1, self.processes + 1) if head[_STALLED] >> (label - 1) & 1
         )
-        return RoundLog(
-            steps,
-            choices,
-            head[_DIGEST],
-            head[_MISFIT],
-            bool(head[_DEADLOCK]),
-            stalled,
-            notes,
-            holders,
-            waits,
-        )
+        entries = tuple(self._log[: min(steps, LOG)].tolist())
+        return RoundLog(steps, entries, head[_DIGEST], head[_MISFIT], stalled, notes)
 
     # -- the decision, under the mutex --------------------------------------------------
 
@@ -373,7 +350,7 @@ class Schedule:
             table = WAITS.table
             blocked = [bit + 1 for bit in range(self.processes) if head[_BLOCKED_MASK] >> bit & 1]
             if table is not None and any(table.deadlocked(label) for label in blocked):
-                self._abort(deadlock=True)
+                self._abort()
         return chosen
 
     def _lock_point(self, label: int) -> None:
@@ -435,10 +412,10 @@ class Schedule:
             return current
         return (ready & -ready).bit_length()
 
-    def _abort(self, deadlock: bool) -> None:
+    def _abort(self) -> None:
+        """End the round: every waiting process leaves its target (a deadlock was found)."""
         head = self._head
         head[_ABORT] = 1
-        head[_DEADLOCK] = int(deadlock)
         for label in range(1, self.processes + 1):
             if self._state(label) in (_READY, _BLOCKED):
                 self._turns[label].release()
