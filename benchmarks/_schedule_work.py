@@ -83,3 +83,16 @@ def count_fixed(counter: Any, times: int = 100) -> None:
     for _ in range(times):
         with counter.get_lock():
             counter.value += 1
+
+
+def transfer(first: Any, second: Any, roles: Any) -> None:
+    """Two locks taken in opposite orders by the two processes."""
+    a, b = (first, second) if _role(roles) == 0 else (second, first)
+    with a, b:
+        pass
+
+
+def transfer_fixed(first: Any, second: Any, roles: Any) -> None:
+    _role(roles)
+    with first, second:
+        pass

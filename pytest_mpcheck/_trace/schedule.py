@@ -89,7 +89,8 @@ _RUNNING, _READY, _BLOCKED, _DONE, _FREE = 1, 2, 3, 4, 5
 ) = range(16)
 # Per-process slots.
 _STATE, _WAITS, _PRIORITY, _PER_PROCESS = range(4)
-_DIGEST_MOD = (1 << 61) - 1
+#: The digest of a round's choices stays a small integer, cheap at every step.
+_DIGEST_MOD = (1 << 31) - 1
 _FOREVER = 1 << 62
 #: The log keeps which processes could run for the first 31 only.
 MASKED = 31
