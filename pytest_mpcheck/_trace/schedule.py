@@ -354,11 +354,6 @@ class Schedule:
                 self._abort()
         return chosen
 
-    def _lock_point(self, label: int) -> None:
-        """A lock is taken or given back: whatever ``label`` did, it was no spin."""
-        if self._head[_TURN] == label:
-            self._head[_SPIN] = 0
-
     def _go_on(self, label: int) -> None:
         """A step where the running process goes on, as the plan says from here on:
         the common case, kept short."""
@@ -488,8 +483,6 @@ class Scheduled(AccessPolicy):
     def __init__(self, schedule: Schedule, label: int) -> None:
         self._schedule = schedule
         self._label = label
-        #: Where this process took each known lock it holds: lock id -> (file, line).
-        self._taken: dict[int, tuple[str, int]] = {}
         self._waiting = False
         self._aborted = False
 
@@ -508,12 +501,10 @@ class Scheduled(AccessPolicy):
         if self._aborted:
             return True
         schedule, label = self._schedule, self._label
-        where = _where()
         while True:
             schedule._acquire()
             try:
-                self._back_in_control()
-                schedule._lock_point(label)
+                self._lock_point()
                 slot = schedule._slot(lock_id, claim=True)
                 locks = schedule._locks
                 holder = locks[3 * slot + 1] if slot >= 0 else 0
@@ -522,13 +513,12 @@ class Scheduled(AccessPolicy):
                     if slot >= 0:
                         locks[3 * slot + 1] = label
                         locks[3 * slot + 2] += 1
-                    self._taken.setdefault(lock_id, where)
                     go = schedule._advance(label, _READY)
                 elif not blocking:
                     go = schedule._advance(label, _READY)
                 else:
                     schedule._head[_HEADER + _PER_PROCESS * label + _WAITS] = lock_id
-                    self._publish(lock_id, where)
+                    self._publish(lock_id)
                     go = schedule._advance(label, _BLOCKED)
             finally:
                 schedule._release()
@@ -545,8 +535,7 @@ class Scheduled(AccessPolicy):
         schedule, label = self._schedule, self._label
         schedule._acquire()
         try:
-            self._back_in_control()
-            schedule._lock_point(label)
+            self._lock_point()
             slot = schedule._slot(lock_id, claim=False)
             locks = schedule._locks
             if slot >= 0 and locks[3 * slot + 1] == label:
@@ -554,7 +543,6 @@ class Scheduled(AccessPolicy):
                 locks[3 * slot + 2] = depth
                 if depth <= 0:
                     locks[3 * slot + 1] = locks[3 * slot + 2] = 0
-                    self._taken.pop(lock_id, None)
                     self._wake_waiters(lock_id)
             go = schedule._advance(label, _READY)
         finally:
@@ -576,7 +564,7 @@ class Scheduled(AccessPolicy):
                     self._published(True)
                     return
                 schedule._head[_HEADER + _PER_PROCESS * self._label + _WAITS] = lock_id
-                self._publish(lock_id, _where())
+                self._publish(lock_id)
                 go = self._step(_BLOCKED)
             if go != self._label:
                 self._await()
@@ -631,6 +619,15 @@ class Scheduled(AccessPolicy):
             self._aborted = True
             raise
 
+    def _lock_point(self) -> None:
+        """A lock is taken or given back (under the mutex): no spin, whatever the process
+        did before; or the process comes back from running free."""
+        schedule = self._schedule
+        if schedule._head[_TURN] == self._label:
+            schedule._head[_SPIN] = 0
+        else:
+            self._back_in_control()
+
     def _back_in_control(self) -> None:
         """A process that ran free asks for the turn again, and says where it had stopped."""
         schedule, label = self._schedule, self._label
@@ -653,12 +650,14 @@ class Scheduled(AccessPolicy):
                 schedule._set_state(other, _READY)
                 head[base + _WAITS] = 0
 
-    def _publish(self, lock_id: int, where: tuple[str, int]) -> None:
-        """This process waits for ``lock_id``: say so in the wait table, with what it holds,
-        where the schedule looks for a cycle when nobody can run."""
+    def _publish(self, lock_id: int) -> None:
+        """This process waits for ``lock_id``: say so in the wait table, with the locks it
+        holds and where it took them, where the schedule looks for a cycle when nobody
+        can run."""
         table = WAITS.table
         if table is not None:
-            table.wait(self._label, lock_id, where, list(self._taken.items()))
+            held = [(held, WAITS.sites.get(held, ("<unknown>", 0))) for held in BOOK.held]
+            table.wait(self._label, lock_id, _where(), held)
             self._waiting = True
 
     def _published(self, taken: bool) -> None:
