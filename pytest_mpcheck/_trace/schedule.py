@@ -73,7 +73,6 @@ _RUNNING, _READY, _BLOCKED, _DONE, _FREE = 1, 2, 3, 4, 5
     _ABORT,
     _TURN,
     _STEP,
-    _PROCESSES,
     _OVERRIDES,
     _CHANGES,
     _MISFIT,
@@ -86,7 +85,7 @@ _RUNNING, _READY, _BLOCKED, _DONE, _FREE = 1, 2, 3, 4, 5
     _BLOCKED_MASK,
     _SPIN,
     _HEADER,
-) = range(16)
+) = range(15)
 # Per-process slots.
 _STATE, _WAITS, _PRIORITY, _PER_PROCESS = range(4)
 #: The digest of a round's choices stays a small integer, cheap at every step.
@@ -224,7 +223,6 @@ class Schedule:
             # Each lock keeps its slot for the crew's life (members remember them).
             locks[3 * slot + 1] = locks[3 * slot + 2] = 0
         head, processes = self._head, self.processes
-        head[_PROCESSES] = processes
         head[_OVERRIDES] = len(plan.overrides)
         head[_CHANGES] = len(plan.changes)
         head[_PRIORITIES] = 1 if plan.priorities else 0
