@@ -19,11 +19,10 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Literal, NamedTuple
 
-from _schedule_work import (
+import pytest_mpcheck
+from _schedule_targets import (
     buy,
     buy_fixed,
-    count,
-    count_fixed,
     move,
     move_fixed,
     publish,
@@ -31,8 +30,7 @@ from _schedule_work import (
     transfer,
     transfer_fixed,
 )
-
-import pytest_mpcheck
+from _stress_targets import add_locked, add_unlocked
 
 #: Targets of the controlled schedule (issue "Controlled schedules").
 TARGET_DETECTION = 1.0
@@ -82,7 +80,7 @@ PROGRAMS = (
     Program("check-then-act", buy, buy_fixed, _tickets, 2),
     Program("publication order", publish, publish_fixed, _publication, 2),
     Program("pair of slots", move, move_fixed, _pair, 2),
-    Program("unlocked counter", count, count_fixed, _counter, 4),
+    Program("unlocked counter", add_unlocked, add_locked, _counter, 4),
     Program("opposite lock orders", transfer, transfer_fixed, _accounts, 2),
 )
 
@@ -273,7 +271,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 met = _rate(results["controlled"]) >= TARGET_DETECTION and not any(
                     o.finding for o in results["controlled twin"]
                 )
-                if program.broken is count and method == "fork":
+                if program.broken is add_unlocked and method == "fork":
                     median = statistics.median(failures["controlled"] or [float("inf")])
                     met &= median <= TARGET_COUNTER_FAILURE_SECONDS
                     print(

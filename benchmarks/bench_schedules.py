@@ -1,6 +1,7 @@
 """Controlled against free schedules: detection, false alarms, time, one seed one failure.
 
-Small broken programs whose fixed twins are correct (``_schedule_work.py``):
+Small broken programs whose fixed twins are correct (the test suite's, in
+``tests/_schedule_targets.py`` and ``tests/_stress_targets.py``):
 a check-then-act, a publication order, a pair of slots that must move
 together, and the guide's unlocked counter.  Per start method and program,
 ``--runs`` times (50), side by side in one run:
@@ -33,8 +34,10 @@ import sys
 
 if __name__ == "__main__":
     here = os.path.dirname(os.path.abspath(__file__))
-    if here not in sys.path:
-        sys.path.insert(0, here)
+    # The programs are the test suite's; spawned children inherit this path.
+    for path in (here, os.path.join(os.path.dirname(here), "tests")):
+        if path not in sys.path:
+            sys.path.insert(0, path)
     from _bench_schedules import main
 
     sys.exit(main())

@@ -99,3 +99,17 @@ def await_data_fixed(roles: Any, ready: Any, data: Any) -> None:
     else:
         data.value = 42
         ready.set()
+
+
+def transfer(first: Any, second: Any, roles: Any) -> None:
+    """Two locks taken in opposite orders by the two processes."""
+    a, b = (first, second) if _role(roles) == 0 else (second, first)
+    with a, b:
+        pass
+
+
+def transfer_fixed(first: Any, second: Any, roles: Any) -> None:
+    """The same locks, in one order."""
+    _role(roles)
+    with first, second:
+        pass

@@ -151,9 +151,8 @@ def test_the_guides_counter_fails_in_every_run(method: str) -> None:
             )
 
 
-@pytest.mark.usefixtures("pools")
-@pytest.mark.parametrize("method", METHODS)
-def test_the_locked_counter_passes_and_says_what_it_covered(method: str) -> None:
+def _locked_counter(method: str, schedule: str) -> pytest_mpcheck.StressReport:
+    """The guide's counter with its lock, 3 processes, 4 rounds: it passes."""
     counter = pytest_mpcheck.Value("i", 0)
     report = pytest_mpcheck.stress(
         add_locked,
@@ -162,12 +161,21 @@ def test_the_locked_counter_passes_and_says_what_it_covered(method: str) -> None
         rounds=4,
         expect=lambda: counter.value == 300,
         start_methods=method,
+        schedule=schedule,
     )
+    assert counter.value == 300
     assert (report.target, report.processes, report.rounds) == ("add_locked", 3, 4)
     assert report.start_methods == (method,)
     assert report.seed == pytest_mpcheck.active_settings().seed
     assert report.objects == 1
-    assert report.schedule == "controlled"
+    assert report.schedule == schedule
+    return report
+
+
+@pytest.mark.usefixtures("pools")
+@pytest.mark.parametrize("method", METHODS)
+def test_the_locked_counter_passes_and_says_what_it_covered(method: str) -> None:
+    report = _locked_counter(method, "controlled")
     assert re.fullmatch(
         rf"stress add_locked: 4 rounds x 3 processes under {method} \(seed {report.seed}, "
         r"controlled schedule\), 1 shared object\(s\): no lost or unguarded update; explored "
@@ -175,28 +183,18 @@ def test_the_locked_counter_passes_and_says_what_it_covered(method: str) -> None
         r"preemption, then 3 PCT schedules of depth 3",
         report.summary(),
     ), report.summary()
-    assert counter.value == 300
 
 
+@pytest.mark.usefixtures("pools")
 @pytest.mark.parametrize("method", METHODS)
 def test_the_locked_counter_passes_free_running_and_says_how_sure(method: str) -> None:
-    counter = pytest_mpcheck.Value("i", 0)
-    report = pytest_mpcheck.stress(
-        add_locked,
-        counter,
-        processes=3,
-        rounds=4,
-        expect=lambda: counter.value == 300,
-        start_methods=method,
-        schedule="free",
-    )
+    report = _locked_counter(method, "free")
     assert report.bound == 0.75
     assert report.summary() == (
         f"stress add_locked: 4 rounds x 3 processes under {method} (seed {report.seed}, "
         "free schedule), 1 shared object(s): no lost or unguarded update; per-round loss "
         "rate below about 75% at 95% confidence (rule of three: 3/4)"
     )
-    assert counter.value == 300
 
 
 # --- an unguarded update where no update is lost ------------------------------------
