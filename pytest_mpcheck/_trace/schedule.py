@@ -28,15 +28,13 @@ only this module, the trace's others and the standard library.
 from __future__ import annotations
 
 import ctypes
-import os
-import sys
 from collections.abc import Callable
 from multiprocessing import sharedctypes, synchronize
 from typing import Any, NamedTuple
 
 from pytest_mpcheck._trace.locks import BOOK, LOCK_CONTEXT, register_own_lock
 from pytest_mpcheck._trace.policy import AccessPolicy, Tracing, configure
-from pytest_mpcheck._trace.waits import WAITS, WaitTable
+from pytest_mpcheck._trace.waits import WAITS, WaitTable, user_site
 
 __all__ = [
     "MAX_PROCESSES",
@@ -94,9 +92,6 @@ _FOREVER = 1 << 62
 #: The log keeps which processes could run for the first 31 only.
 MASKED = 31
 _MASK = (1 << MASKED) - 1
-
-#: Frames in files under this directory are the instrumentation's own.
-_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 
 
 class Plan(NamedTuple):
@@ -632,7 +627,7 @@ class Scheduled(AccessPolicy):
         if schedule._state(label) == _FREE:
             schedule._head[_UNTIL] = 0  # the running process may have to give way now
             self._note(
-                f"did not reach a point for {STALL:g} s (it came back at {_describe(_where())})"
+                f"did not reach a point for {STALL:g} s (it came back at {_describe(user_site())})"
             )
             schedule._set_state(label, _READY)
 
@@ -655,7 +650,7 @@ class Scheduled(AccessPolicy):
         table = WAITS.table
         if table is not None:
             held = [(held, WAITS.sites.get(held, ("<unknown>", 0))) for held in BOOK.held]
-            table.wait(self._label, lock_id, _where(), held)
+            table.wait(self._label, lock_id, user_site(), held)
             self._waiting = True
 
     def _published(self, taken: bool) -> None:
@@ -686,16 +681,6 @@ class _Mutex:
 
     def __exit__(self, *exc_info: object) -> None:
         self._release()
-
-
-def _where() -> tuple[str, int]:
-    """(file, line) of the innermost frame outside the package."""
-    frame: Any = sys._getframe(1)
-    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
-        frame = frame.f_back
-    if frame is None:
-        return ("<unknown>", 0)
-    return (frame.f_code.co_filename, frame.f_lineno)
 
 
 def _describe(where: tuple[str, int]) -> str:

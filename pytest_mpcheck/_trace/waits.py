@@ -35,7 +35,7 @@ from typing import Any, NamedTuple
 from pytest_mpcheck._trace.codec import MAX_HELD
 from pytest_mpcheck._trace.locks import BOOK, LOCK_CONTEXT, register_own_lock
 
-__all__ = ["SLICE", "WAITS", "Deadlocked", "LockStep", "WaitTable", "Waits"]
+__all__ = ["SLICE", "WAITS", "Deadlocked", "LockStep", "WaitTable", "Waits", "user_site"]
 
 #: How long a blocked member waits between two looks at the table, in seconds.
 SLICE = 0.05
@@ -257,6 +257,15 @@ def _step(fields: tuple[Any, ...]) -> LockStep:
     return LockStep(fields[0], held, held_at, wanted, wanted_at)
 
 
+def user_site() -> tuple[str, int]:
+    """(file, line) of the innermost frame of the caller's stack outside the package:
+    where the code under test takes a lock or waits."""
+    frame: Any = _getframe(1)
+    while frame.f_code.co_filename.startswith(_PACKAGE) and frame.f_back is not None:
+        frame = frame.f_back
+    return (frame.f_code.co_filename, frame.f_lineno)
+
+
 class Waits:
     """This process's part: the table it is a member of (None outside stress members),
     its label, where it took each lock it holds, the order edges it has booked."""
@@ -283,10 +292,7 @@ class Waits:
         table = self.table
         if table is None:
             return bool(lock.acquire(block, timeout))
-        frame: Any = _getframe(2)  # the caller of the lock's acquire() or __enter__()
-        while frame.f_code.co_filename.startswith(_PACKAGE) and frame.f_back is not None:
-            frame = frame.f_back
-        site = (frame.f_code.co_filename, frame.f_lineno)
+        site = user_site()
         semlock = getattr(lock, "_semlock", None)
         # Held already: an RLock reentered, or a Lock that this process would wait for forever.
         again = semlock is not None and semlock._is_mine()
