@@ -53,7 +53,7 @@ from pytest_mpcheck._engine.supervise import (
     fresh_task_lock,
     owning_new_threads,
 )
-from pytest_mpcheck._engine.worker import Board, Task, arm_worker
+from pytest_mpcheck._engine.worker import Board, Gate, Task, arm_worker, join_crew
 
 __all__ = ["VIAS", "Engine", "chunk_size", "engine", "spans"]
 
@@ -123,7 +123,7 @@ class _Pool:
         ctx = multiprocessing.get_context(method)
         self.method = method
         self.supervisor = Watch(lambda pid: f"worker pid {pid}", "workers", Board())
-        init = (self.supervisor.board, self.supervisor.stack_dir.path)
+        init = (self.supervisor.board, self.supervisor.stack_dir.path, Gate(ctx, processes))
         self._recording = _RecordingContext(ctx)
         recording: Any = self._recording  # a stand-in for the BaseContext it wraps
         with forking() if method == "fork" else contextlib.nullcontext(), owning_new_threads():
@@ -241,15 +241,19 @@ class Engine:
         call: Callable[[Task], Any],
         tasks: Sequence[Task],
         timeout: float,
+        placed: bool = False,
     ) -> list[Any]:
         """Run ``call(task)`` as one pool task per task through ``via`` under ``method``.
 
         Results come in the order ``via`` yields them: by task, or as they
-        finish for ``imap_unordered``.  Raises ``Overran`` (late workers by
-        pid) or ``WorkerDied``; a pool that saw either, or any other
+        finish for ``imap_unordered``.  ``placed``: one task per worker, each
+        run by a worker of its own (results by task).  Raises ``Overran`` (late
+        workers by pid) or ``WorkerDied``; a pool that saw either, or any other
         interruption (Ctrl-C, pytest-timeout), is shut down with its whole
         process tree.
         """
+        if placed and len(tasks) != processes:
+            raise ValueError(f"a placed run takes {processes} tasks, one per worker")
         executor = via == "executor"
         fresh = method == "fork"
         with self._lock:
@@ -261,7 +265,11 @@ class Engine:
             ok = False
             try:
                 with forking() if fresh else contextlib.nullcontext():
-                    results = _dispatch(pool, via, call, tasks, timeout)
+                    if placed:
+                        results = _dispatch(pool, via, _OnItsOwnWorker(call), tasks, timeout, False)
+                    else:
+                        arrival = via == "imap_unordered"
+                        results = _dispatch(pool, via, call, tasks, timeout, arrival)
                 ok = True
             finally:
                 if fresh or not ok:
@@ -304,6 +312,17 @@ class _EachJob:
 
     def __call__(self, task: Task) -> list[Any]:
         return [self.call(job) for job in task.payload]
+
+
+class _OnItsOwnWorker:
+    """Runs a task once every worker of the pool holds one (see ``join_crew``)."""
+
+    def __init__(self, call: Callable[[Task], Any]) -> None:
+        self.call = call
+
+    def __call__(self, task: Task) -> Any:
+        join_crew()
+        return self.call(task)
 
 
 class _Progress:
@@ -353,9 +372,14 @@ def _submit(workers: _Workers, call: Callable[[Task], Any], tasks: Sequence[Task
 
 
 def _dispatch(
-    pool: _Pool, via: str, call: Callable[[Task], Any], tasks: Sequence[Task], timeout: float
+    pool: _Pool,
+    via: str,
+    call: Callable[[Task], Any],
+    tasks: Sequence[Task],
+    timeout: float,
+    arrival: bool,
 ) -> list[Any]:
-    """Run the tasks under the pool's watch; results in ``via``'s order."""
+    """Run the tasks under the pool's watch; results by task, or by ``arrival``."""
     where = f"{via} under {pool.method}"
     deadline = time.monotonic() + timeout
     supervisor = pool.supervisor
@@ -385,7 +409,7 @@ def _dispatch(
             pool.watch()
             raise supervisor.died(where)
         raise progress.errors[0]
-    order = progress.finished if via == "imap_unordered" else range(len(tasks))
+    order = progress.finished if arrival else range(len(tasks))
     return [progress.results[index] for index in order]
 
 

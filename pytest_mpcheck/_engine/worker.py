@@ -24,11 +24,13 @@ if TYPE_CHECKING:
 __all__ = [
     "DUMP_SIGNAL",
     "Board",
+    "Gate",
     "Runner",
     "Task",
     "arm_worker",
     "armed",
     "job_poster",
+    "join_crew",
     "member",
     "note_job",
     "user_traceback",
@@ -49,7 +51,8 @@ _IDLE = -1
 
 
 class Task(NamedTuple):
-    """One pool task: ``size`` jobs from job number ``start`` on, as ``payload``.
+    """One pool task: ``size`` jobs from job number ``start`` on, as ``payload`` (a
+    worker's script of a placed run: its worker number, and what it counts as).
 
     Defined with what every worker imports, so that receiving one costs a
     worker no further import.
@@ -113,8 +116,11 @@ def _alive(pid: int) -> bool:
 _worker: dict[str, Any] = {}
 
 
-def arm_worker(board: Board | None, stack_dir: str | None) -> None:
-    """Run at worker start: claim a board slot, arm the stack dump signal."""
+def arm_worker(board: Board | None, stack_dir: str | None, gate: Gate | None = None) -> None:
+    """Run at worker start: claim a board slot, arm the stack dump signal, keep the
+    pool's ``Gate`` for placed tasks."""
+    if gate is not None:
+        _worker["gate"] = gate
     if board is not None:
         _worker["board"] = board
         _worker["slot"] = board.claim()
@@ -134,6 +140,41 @@ def armed(stack_dir: str, target: Callable[..., Any], *args: Any, **kwargs: Any)
     with contextlib.suppress(OSError):
         arm_worker(None, stack_dir)
     return target(*args, **kwargs)
+
+
+class Gate:
+    """Holds the tasks of a placed run until each of the pool's ``parties`` workers has
+    one: a pool gives its next task to whichever worker asks first, and a worker
+    held here asks for no other, so each task runs in a worker of its own.
+
+    The last to arrive opens it for the others at once (a ``Barrier`` wakes them one
+    after the other); one run ends before the next begins, so it serves them all.
+    """
+
+    def __init__(self, ctx: Any, parties: int) -> None:
+        self._parties = parties
+        self._arrived: Any = sharedctypes.RawValue("i", 0)
+        self._lock = ctx.Lock()
+        self._open = ctx.Semaphore(0)
+
+    def wait(self, timeout: float) -> None:
+        with self._lock:
+            self._arrived.value += 1
+            last = self._arrived.value == self._parties
+            if last:
+                self._arrived.value = 0
+        if last:
+            for _ in range(self._parties - 1):
+                self._open.release()
+        elif not self._open.acquire(timeout=timeout):
+            raise TimeoutError(f"the pool's other workers did not take a task in {timeout:g}s")
+
+
+def join_crew() -> None:
+    """Wait at the pool's ``Gate`` (see there); a no-op outside our pool workers."""
+    gate = _worker.get("gate")
+    if gate is not None:
+        gate.wait(_BARRIER_SECONDS)
 
 
 def note_job(job: int) -> None:
