@@ -35,6 +35,7 @@ __all__ = [
     "Nondeterminism",
     "NothingShared",
     "PickleProblem",
+    "Placement",
     "RaceFinding",
     "Raised",
     "ReplayToken",
@@ -128,9 +129,26 @@ class UnguardedUpdate:
 
 
 @dataclass(frozen=True)
+class Placement:
+    """Which items each worker ran, in what order, in one placement the oracle tried.
+
+    ``workers[w]`` is worker w+1's runs of consecutive items, (first, last), in
+    the order it ran them; ``kind`` is why it was tried ("busy": every worker
+    busy, "random": seeded random, "one": one worker ran everything); it was
+    the ``number``-th of the ``count`` tried under the run's start method.
+    """
+
+    kind: str
+    number: int
+    count: int
+    workers: tuple[tuple[tuple[int, int], ...], ...]
+
+
+@dataclass(frozen=True)
 class Run:
     """How one parallel run was made: enough to rerun it by hand.  ``site`` is where the
-    code under test made it, for a pool call seen inside ``instrument()``."""
+    code under test made it, for a pool call seen inside ``instrument()``; ``placement``,
+    which worker ran which items, where the oracle chose it."""
 
     method: str
     via: str
@@ -139,6 +157,7 @@ class Run:
     func: str
     seed: int
     site: str = ""
+    placement: Placement | None = None
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,7 @@ from pytest_mpcheck._model import (
     Nondeterminism,
     NothingShared,
     PickleProblem,
+    Placement,
     RaceFinding,
     Raised,
     Returned,
@@ -140,6 +141,41 @@ def test_result_mismatch() -> None:
     assert "  also differs under: forkserver" in lines
     assert "  matches under: fork" in lines
     assert any(line.startswith("  hint: fork workers inherit") for line in lines)
+
+
+def test_a_mismatch_names_its_placement() -> None:
+    placement = Placement("busy", 1, 3, (((0, 1), (4, 5)), ((2, 3),)))
+    finding = Mismatch(
+        Run("fork", "map", 2, 2, "f", 7, placement=placement), 2, 6, 2, Returned(0), Returned(1)
+    )
+    lines = format_finding(finding)[1].splitlines()
+    assert (
+        "  placement 1 of 3 under fork (every worker busy): worker 1 ran items 0\u20131 then "
+        "4\u20135; worker 2 ran items 2\u20133" in lines
+    )
+    assert (
+        "  the seed fixes the placements: rerun with --mp-seed=7 --mp-start-methods=fork "
+        "to run these again" in lines
+    )
+    assert not any("carried over" in line for line in lines)
+
+
+def test_a_later_placement_says_what_ran_before_and_is_cut_short() -> None:
+    runs = tuple((item, item) for item in range(0, 20, 2))
+    placement = Placement("one", 3, 3, ((), runs, ()))
+    finding = MultisetMismatch(
+        Run("spawn", "imap_unordered", 3, 1, "f", 7, placement=placement), 20, ((1, 1, 1),), ()
+    )
+    lines = format_finding(finding, advice=SCRIPT)[1].splitlines()
+    assert (
+        "  placement 3 of 3 under spawn (one worker ran every chunk in order): worker 2 ran "
+        "items 0 then 2 then 4 then 6 then 8 then 10 then ... (4 more runs); idle: workers 1, 3"
+    ) in lines
+    assert (
+        "  the same workers ran placements 1\u20132 of this check first; what they left in a "
+        "worker carried over, as in a reused pool" in lines
+    )
+    assert any("seed=7" in line and "start_methods='spawn'" in line for line in lines)
 
 
 def test_exception_mismatch_names_both() -> None:

@@ -595,8 +595,9 @@ def test_assert_map_equal_returns_the_parallel_results(pytester: pytest.Pytester
 
 
 def test_the_timeout_is_a_limit_per_start_method(pytester: pytest.Pytester) -> None:
-    """Each method's run takes about 2.5 s: within 6 s each (with room for a loaded
-    machine), beyond 6 s together."""
+    """Each method's run takes about 3 s (two items of 1 s: each worker runs one, then
+    its share of a random placement, then one worker runs both): within 6 s each
+    (with room for a loaded machine), beyond 6 s together."""
     source = """
         import time
 
@@ -604,7 +605,7 @@ def test_the_timeout_is_a_limit_per_start_method(pytester: pytest.Pytester) -> N
 
 
         def slow(x):
-            time.sleep(2.5)
+            time.sleep(1)
             return x
 
 

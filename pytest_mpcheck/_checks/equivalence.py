@@ -18,6 +18,8 @@ Order of work, and why:
 
 from __future__ import annotations
 
+import collections
+import dataclasses
 import itertools
 import pickle
 import traceback
@@ -31,12 +33,14 @@ from pytest_mpcheck._checks.task import (
     RAISED,
     UNLOADABLE,
     UNPICKLABLE,
-    ChunkCall,
-    ChunkOutcome,
     ItemCall,
     Outcome,
+    PartOutcome,
+    Piece,
+    ScriptCall,
 )
-from pytest_mpcheck._engine.pools import VIAS, Engine, chunk_size
+from pytest_mpcheck._engine.placement import Plan, plans
+from pytest_mpcheck._engine.pools import VIAS, Engine, spans
 from pytest_mpcheck._engine.supervise import Overran, WorkerDied
 from pytest_mpcheck._engine.worker import Task
 from pytest_mpcheck._model import (
@@ -47,6 +51,7 @@ from pytest_mpcheck._model import (
     MultisetMismatch,
     Nondeterminism,
     PickleProblem,
+    Placement,
     Raised,
     Result,
     Returned,
@@ -58,6 +63,9 @@ from pytest_mpcheck._model import (
     Unpicklable,
 )
 from pytest_mpcheck._settings import Settings
+
+#: The most pieces a worker's share of one placement is loaded in (see ``_scripts``).
+_LOADS = 64
 
 __all__ = [
     "Parallel",
@@ -123,24 +131,28 @@ def check_map_equal(
     if star and set(map(type, items)) - {tuple}:  # tuples are already what it would make
         items = [_argument_tuple(item, index) for index, item in enumerate(items)]
     func_bytes = _pickled(func, "function", None, func)
-    size = chunk_size(via, len(items), processes, chunksize)
-    tasks = _batched(items, size, processes)
-    jobs = _jobs(items) if tasks is None else None
+    chunks = spans(via, len(items), processes, chunksize)
+    jobs: list[tuple[int, bytes]] | None = None
     name = getattr(func, "__qualname__", None) or describe_object(func)
 
-    parallel: dict[str, Parallel] = {}
+    # Per start method: each placement tried, and its results (one by one: one, unplaced).
+    parallel: dict[str, list[tuple[Plan | None, Parallel]]] = {}
     for method in settings.start_methods:
         run = Run(method, via, processes, chunksize, name, settings.seed)
+        tried = plans(len(chunks), processes, settings.seed, method)
+        scripts = _scripts(items, chunks, tried, processes)
         failure: Finding | None = None
-        chunks: list[ChunkOutcome] = []
-        loaded: list[list[Any] | None] | None = None
+        done: list[tuple[PartOutcome, ...]] = []
+        loaded: list[list[list[Any] | None]] | None = None
         raw: list[Outcome] = []
         try:
             # Each start method has the whole timeout: it is a limit per run, as users read it.
-            if tasks is not None:
-                call = ChunkCall(func_bytes, star, size)
-                chunks = engine.run_tasks(method, via, processes, call, tasks, settings.timeout)
-                loaded = _loaded(chunks)
+            if scripts is not None:
+                call = ScriptCall(func_bytes, star)
+                done = engine.run_tasks(
+                    method, via, processes, call, scripts, settings.timeout, placed=True
+                )
+                loaded = _loaded(done, len(tried))
             if loaded is None:
                 jobs = _jobs(items) if jobs is None else jobs
                 call_each = ItemCall(func_bytes, star)
@@ -158,21 +170,22 @@ def check_map_equal(
         if failure is not None:
             raise Found(failure)
         parallel[method] = (
-            _unbatched(chunks, loaded, run, items, func)
+            [
+                (plan, _assembled(plan, row, done, number, chunks, run, items, func))
+                for number, (plan, row) in enumerate(zip(tried, loaded, strict=True))
+            ]
             if loaded is not None
-            else parallel_of(_decode(raw, run, items, func), [o.position for o in raw])
+            else [(None, parallel_of(_decode(raw, run, items, func), [o.position for o in raw]))]
         )
 
     reference = sequential(func, items, star)
     found: dict[str, Finding | None] = {}
     for method in settings.start_methods:
         run = Run(method, via, processes, chunksize, name, settings.seed)
-        found[method] = compare(
-            reference, parallel[method], run, items, ordered=via != "imap_unordered"
-        )
+        found[method] = _first_difference(reference, parallel[method], run, items, chunks, via)
     first = next((finding for finding in found.values() if finding is not None), None)
     if first is None:
-        results = parallel[settings.start_methods[0]]
+        results = parallel[settings.start_methods[0]][0][1]
         if via != "imap_unordered":
             return results.values  # every other via gives the results in item order
         return [results.values[position] for position in results.arrived]
@@ -258,27 +271,38 @@ def _pickled(obj: Any, kind: TravelKind, index: int | None, item: Any) -> bytes:
     raise Found(Unpicklable(kind, packed, None, index, item, "", named))
 
 
-def _batched(items: list[Any], size: int, processes: int) -> list[Task] | None:
-    """The items cut into chunks of ``size`` (as ``via`` cuts them), the chunks grouped
-    into about four tasks per worker (what ``Pool.map`` aims at), each task's items
-    pickled at once; None when a task does not pickle (the items then go one by one,
-    as they do when one does not load back in its worker).
+def _scripts(
+    items: list[Any], chunks: list[range], tried: list[Plan], processes: int
+) -> list[Task] | None:
+    """Each worker's script: its share of every placement tried, one after the other, as
+    pieces of items pickled here; None when a piece does not pickle (the items then go
+    one by one, as they do when one does not load back in its worker).
 
-    Consecutive chunks in one task are what a real pool gives a worker that takes
-    them in turn, and each still gets its own copy of the function; a task per
-    chunk of ``imap``'s or the executor's one item would cost far more than the work.
+    A piece is one chunk, as a pool sends it; a share of more than ``_LOADS`` chunks
+    (``imap``'s one-item chunks of a large input) goes in ``_LOADS`` pieces, because a
+    load per item would cost far more than the work.  A script's size is its share
+    of the first placement: the results a timeout counts are those of one run.
     """
-    chunks = -(-len(items) // size)
-    step = size * max(1, -(-chunks // (4 * processes)))
-    tasks = []
-    for start in range(0, len(items), step):
-        part = items[start : start + step]
-        try:
-            payload = pickle.dumps(part, protocol=pickle.HIGHEST_PROTOCOL)
-        except Exception:
-            return None
-        tasks.append(Task(start, len(part), payload))
-    return tasks
+    scripts = []
+    for worker in range(processes):
+        parts = []
+        for plan in tried:
+            share = [chunks[number] for number in plan.workers[worker]]
+            step = max(1, -(-len(share) // _LOADS))
+            pieces = []
+            for first in range(0, len(share), step):
+                group = share[first : first + step]
+                part = list(itertools.chain.from_iterable(items[c.start : c.stop] for c in group))
+                try:
+                    payload = pickle.dumps(part, protocol=pickle.HIGHEST_PROTOCOL)
+                except Exception:
+                    return None
+                jobs = tuple(itertools.chain.from_iterable(group))
+                pieces.append(Piece(jobs, tuple(map(len, group)), payload))
+            parts.append(tuple(pieces))
+        size = sum(len(chunks[number]) for number in tried[0].workers[worker])
+        scripts.append(Task(worker, size, tuple(parts)))
+    return scripts
 
 
 def _jobs(items: list[Any]) -> list[tuple[int, bytes]]:
@@ -290,50 +314,102 @@ def _jobs(items: list[Any]) -> list[tuple[int, bytes]]:
     return jobs
 
 
-def _loaded(chunks: list[ChunkOutcome]) -> list[list[Any] | None] | None:
-    """Each chunk's values (None: described item by item); None if a chunk could not
-    be loaded in its worker, or its values here: only a run item by item can then
-    say which item is to blame."""
-    loaded: list[list[Any] | None] = []
-    for chunk in chunks:
-        if chunk.payload is None:
-            if not chunk.outcomes:
+def _loaded(done: list[tuple[PartOutcome, ...]], count: int) -> list[list[list[Any] | None]] | None:
+    """Per placement, each worker's values (None: described item by item); None if a
+    share could not be loaded in its worker, or its values here: only a run item by
+    item can then say which item is to blame."""
+    if any(len(script) != count for script in done):
+        return None
+    loaded: list[list[list[Any] | None]] = []
+    for number in range(count):
+        row: list[list[Any] | None] = []
+        for script in done:
+            part = script[number]
+            if part.payload is None:
+                if not part.outcomes:
+                    return None
+                row.append(None)
+                continue
+            try:
+                row.append(pickle.loads(part.payload))
+            except Exception:
                 return None
-            loaded.append(None)
-            continue
-        try:
-            loaded.append(pickle.loads(chunk.payload))
-        except Exception:
-            return None
+        loaded.append(row)
     return loaded
 
 
-def _unbatched(
-    chunks: list[ChunkOutcome],
-    loaded: list[list[Any] | None],
+def _assembled(
+    plan: Plan,
+    row: list[list[Any] | None],
+    done: list[tuple[PartOutcome, ...]],
+    number: int,
+    chunks: list[range],
     run: Run,
     items: list[Any],
     func: object,
 ) -> Parallel:
-    """The chunks' values in item order; chunks described item by item are decoded as
-    one by one (their problems are findings)."""
+    """One placement's values in item order; shares described item by item are decoded
+    as one by one (their problems are findings).  The results arrive a chunk from each
+    worker in turn, an order the placement allows."""
     __tracebackhide__ = True
     values: list[Any] = [None] * len(items)
-    arrived: list[int] = []
     described: list[Outcome] = []
-    for chunk, chunk_values in zip(chunks, loaded, strict=True):
-        if chunk_values is not None:
-            values[chunk.start : chunk.start + len(chunk_values)] = chunk_values
-            arrived.extend(range(chunk.start, chunk.start + len(chunk_values)))
+    for worker, (share, share_values) in enumerate(zip(plan.workers, row, strict=True)):
+        if share_values is None:
+            described.extend(done[worker][number].outcomes)
         else:
-            described.extend(chunk.outcomes)
-            arrived.extend(outcome.position for outcome in chunk.outcomes)
+            jobs = itertools.chain.from_iterable(chunks[c] for c in share)
+            collections.deque(map(values.__setitem__, jobs, share_values), maxlen=0)
+    arrived = [
+        job
+        for turn in itertools.zip_longest(*plan.workers)
+        for chunk in turn
+        if chunk is not None
+        for job in chunks[chunk]
+    ]
     raised: dict[int, Raised] = {}
     for index, result in _decode(described, run, items, func).items():
         values[index] = _unwrapped(result)
         if isinstance(result, Raised):
             raised[index] = result
     return Parallel(values, raised, arrived)
+
+
+def _first_difference(
+    reference: Reference,
+    tried: list[tuple[Plan | None, Parallel]],
+    run: Run,
+    items: list[Any],
+    chunks: list[range],
+    via: str,
+) -> Finding | None:
+    """The first placement's difference from ``reference``, naming the placement."""
+    for number, (plan, results) in enumerate(tried, 1):
+        finding = compare(reference, results, run, items, ordered=via != "imap_unordered")
+        if finding is not None:
+            if plan is None:
+                return finding
+            assert isinstance(finding, (Mismatch, MultisetMismatch))
+            placement = Placement(
+                plan.kind,
+                number,
+                len(tried),
+                tuple(_runs_of(share, chunks) for share in plan.workers),
+            )
+            return dataclasses.replace(finding, run=dataclasses.replace(run, placement=placement))
+    return None
+
+
+def _runs_of(share: tuple[int, ...], chunks: list[range]) -> tuple[tuple[int, int], ...]:
+    """A worker's chunks as runs of consecutive items, (first, last), in the order run."""
+    runs: list[tuple[int, int]] = []
+    for number in share:
+        chunk = chunks[number]
+        if runs and runs[-1][1] == chunk.start - 1:
+            runs[-1] = (runs[-1][0], chunk.stop - 1)
+        else:
+            runs.append((chunk.start, chunk.stop - 1))
+    return tuple(runs)
 
 
 def _decode(raw: Sequence[Outcome], run: Run, items: list[Any], func: object) -> dict[int, Result]:

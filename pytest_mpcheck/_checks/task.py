@@ -6,11 +6,11 @@ worker.  A plain ``Pool`` loses the task, and hangs, when a worker cannot
 unpickle its task or the parent cannot unpickle a result; here each of those
 becomes an ``Outcome`` that says what happened to which item.
 
-``ChunkCall`` runs a whole task (one or more chunks) and, when every item
-returned a value and the values travel, sends them home pickled at once:
-per-item wrapping costs more than the work of a cheap function.  Only a chunk in which
-something went wrong is described item by item, exactly as ``ItemCall``
-describes each item.
+``ScriptCall`` runs one worker's share of each placement the oracle tries
+and, when every item returned a value and the values travel, sends each share's
+values home pickled at once: per-item wrapping costs more than the work of a
+cheap function.  Only a share in which something went wrong is described item
+by item, exactly as ``ItemCall`` describes each item.
 
 Like ``Pool``, the function is unpickled once per task (chunk): a callable
 object with state gets a fresh copy per chunk, exactly as it would.
@@ -34,10 +34,11 @@ __all__ = [
     "UNLOADABLE",
     "UNPICKLABLE",
     "VALUE",
-    "ChunkCall",
-    "ChunkOutcome",
     "ItemCall",
     "Outcome",
+    "PartOutcome",
+    "Piece",
+    "ScriptCall",
 ]
 
 VALUE = "value"
@@ -95,113 +96,134 @@ class ItemCall:
         return _pack(index, VALUE, result, f"result for index {index}", ())
 
 
-class ChunkOutcome(NamedTuple):
-    """A chunk's fate in a worker: its values pickled at once (``payload``), or the
-    ``outcomes`` of its items when something went wrong; neither when its items
-    could not be loaded here (which item is not known: send them one by one)."""
+class Piece(NamedTuple):
+    """Chunks a worker loads at once: their job numbers in the order it runs them, the
+    size of each chunk, and their items pickled as one list."""
 
-    start: int
+    jobs: tuple[int, ...]
+    sizes: tuple[int, ...]
+    payload: bytes
+
+
+class PartOutcome(NamedTuple):
+    """A worker's share of one placement: its values in the order it ran them, pickled
+    at once (``payload``), or the ``outcomes`` of its items when something went wrong;
+    neither when its items could not be loaded here (which item is not known: send
+    them one by one)."""
+
     payload: bytes | None
     outcomes: tuple[Outcome, ...]
 
 
-class ChunkCall:
-    """Picklable stand-in for the user's function over a task of whole chunks.
+class ScriptCall:
+    """Picklable stand-in for the user's function over one worker's script: its share of
+    each placement (a tuple of ``Piece`` per placement), one after the other.
 
-    A task carries consecutive items, ``chunksize`` to a chunk of ``via``, as
-    one worker of a real pool could take them in turn; the function is
-    unpickled for each chunk, as ``Pool`` does for each task.  A function
-    pickled by reference loads as the same object every time, so once two
-    loads agree it is not loaded again: nothing a chunk could see changes.
+    A piece's items are loaded when it starts and dropped when it ends, as a pool
+    worker drops a task's arguments before it takes the next; the loop allocates
+    little else, so that, as in a pool worker, the next items often reuse the
+    memory (and the ids) of the last.  The function is unpickled for each chunk,
+    as ``Pool`` does for each task.  A function pickled by reference loads as
+    the same object every time, so once two loads agree it is not loaded again:
+    nothing a chunk could see changes.
     """
 
-    def __init__(self, func_bytes: bytes, star: bool, chunksize: int) -> None:
+    def __init__(self, func_bytes: bytes, star: bool) -> None:
         self._func_bytes = func_bytes
         self._star = star
-        self._chunksize = chunksize
 
-    def __call__(self, task: Task) -> ChunkOutcome:
-        start = task.start
-        try:
-            items = pickle.loads(task.payload)
-        except Exception:
-            return ChunkOutcome(start, None, ())
-        values: list[Any] = []
-        raised: set[int] = set()
-        post = job_poster()
+    def __call__(self, task: Task) -> tuple[PartOutcome, ...]:
         func: Any = None
+        call: Any = None
         same = False
+        post = job_poster()
+        parts: list[PartOutcome] = []
         try:
-            first = 0
-            while first < len(items):
-                if not same:
+            for part in task.payload:
+                values: list[Any] = []
+                raised: set[int] = set()
+                for piece in part:
                     try:
-                        loaded = pickle.loads(self._func_bytes)
-                    except Exception as exc:
-                        return ChunkOutcome(
-                            start, None, (_unloadable(start + first, "function", exc),)
-                        )
-                    same, func = loaded is func, loaded
-                # Once the function is known to load as the same object, the rest of
-                # the chunks would all get it: they run as one.
-                stop = len(items) if same else first + self._chunksize
-                _run_chunk(func, items[first:stop], start + first, self._star, post, values, raised)
-                first = stop
+                        items = pickle.loads(piece.payload)
+                    except Exception:
+                        return (*parts, PartOutcome(None, ()))
+                    first = 0
+                    for size in piece.sizes:
+                        if same:
+                            break
+                        try:
+                            loaded = pickle.loads(self._func_bytes)
+                        except Exception as exc:
+                            problem = _unloadable(piece.jobs[first], "function", exc)
+                            return (*parts, PartOutcome(None, (problem,)))
+                        same, func = loaded is func, loaded
+                        call = functools.partial(_apply, func, self._star)
+                        if same:
+                            break
+                        stop = first + size
+                        _run(call, items[first:stop], piece.jobs[first:stop], post, values, raised)
+                        first = stop
+                    # Once the function is known to load as the same object, the rest of
+                    # the chunks would all get it: they run as one.
+                    if first < len(items):
+                        rest = items[first:] if first else items
+                        _run(call, rest, piece.jobs[first:], post, values, raised)
+                        del rest
+                    del items  # freed before the next piece loads, as in a pool worker
+                parts.append(_part_outcome(values, raised, part))
         finally:
             note_job(-1)
-        if not raised:
-            try:
-                payload = pickle.dumps(values, protocol=pickle.HIGHEST_PROTOCOL)
-                pickle.loads(payload)
-            except Exception:
-                pass
-            else:
-                return ChunkOutcome(start, payload, ())
-        return ChunkOutcome(
-            start,
-            None,
-            tuple(
-                _raised(index, value)
-                if index in raised
-                else _pack(index, VALUE, value, f"result for index {index}", ())
-                for index, value in enumerate(values, start)
-            ),
-        )
+        return tuple(parts)
 
 
-def _run_chunk(
-    func: Any,
+def _part_outcome(values: list[Any], raised: set[int], part: tuple[Piece, ...]) -> PartOutcome:
+    """The values pickled at once if they all returned and travel, else item by item."""
+    if not raised:
+        try:
+            payload = pickle.dumps(values, protocol=pickle.HIGHEST_PROTOCOL)
+            pickle.loads(payload)
+        except Exception:
+            pass
+        else:
+            return PartOutcome(payload, ())
+    jobs = itertools.chain.from_iterable(piece.jobs for piece in part)
+    return PartOutcome(
+        None,
+        tuple(
+            _raised(job, value)
+            if job in raised
+            else _pack(job, VALUE, value, f"result for index {job}", ())
+            for job, value in zip(jobs, values, strict=True)
+        ),
+    )
+
+
+def _run(
+    call: Callable[[Any], Any],
     chunk: list[Any],
-    first: int,
-    star: bool,
+    jobs: tuple[int, ...],
     post: Callable[[int], None],
     values: list[Any],
     raised: set[int],
 ) -> None:
-    """Append ``func`` of each item of ``chunk`` (job numbers from ``first``) to ``values``;
-    an item that raised gets its exception, and its job number goes to ``raised``.
+    """Append ``call`` of each item of ``chunk`` (job numbers ``jobs``) to ``values``; an
+    item that raised gets its exception, and its job number goes to ``raised``.
 
     The items go through a C ``map`` that posts each job number just before its
     call; ``list.extend`` keeps what it got before an exception, so the loop
     resumes after the item that raised, each item called once, in order.
     """
-    call = functools.partial(_apply, func, star)
     done = 0
     while done < len(chunk):
         rest = chunk[done:] if done else chunk
         before = len(values)
         try:
-            values.extend(
-                map(
-                    call,
-                    map(_second, zip(map(post, itertools.count(first + done)), rest, strict=False)),
-                )
-            )
+            values.extend(map(call, map(_second, zip(map(post, jobs[done:]), rest, strict=False))))
             done = len(chunk)
         except Exception as exc:
             done += len(values) - before
             values.append(exc)
-            raised.add(first + done)
+            raised.add(jobs[done])
             done += 1
 
 

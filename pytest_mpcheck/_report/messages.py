@@ -233,6 +233,55 @@ def _verdict_lines(
     return lines
 
 
+_PLACEMENT_KINDS = {
+    "busy": "every worker busy",
+    "random": "seeded random",
+    "one": "one worker ran every chunk in order",
+}
+_RUNS_SHOWN = 6
+_WORKERS_SHOWN = 8
+
+
+def _items(runs: tuple[tuple[int, int], ...]) -> str:
+    """A worker's runs of items in the order it ran them, first to last joined by an en dash."""
+    shown = [str(first) if first == last else f"{first}\u2013{last}" for first, last in runs]
+    if len(shown) > _RUNS_SHOWN:
+        shown = [*shown[:_RUNS_SHOWN], f"... ({len(shown) - _RUNS_SHOWN} more runs)"]
+    return " then ".join(shown)
+
+
+def _placement_lines(run: Run, advice: Advice) -> list[str]:
+    """Which worker ran which items, in what order, when the oracle chose it."""
+    placement = run.placement
+    if placement is None:
+        return []
+    busy = [(w, runs) for w, runs in enumerate(placement.workers, 1) if runs]
+    idle = [str(w) for w, runs in enumerate(placement.workers, 1) if not runs]
+    ran = [f"worker {w} ran items {_items(runs)}" for w, runs in busy[:_WORKERS_SHOWN]]
+    if len(busy) > _WORKERS_SHOWN:
+        ran.append(f"... ({len(busy) - _WORKERS_SHOWN} more workers)")
+    if idle:
+        ran.append(f"idle: worker{'s' if len(idle) > 1 else ''} {', '.join(idle)}")
+    lines = [
+        f"  placement {placement.number} of {placement.count} under {run.method} "
+        f"({_PLACEMENT_KINDS[placement.kind]}): {'; '.join(ran)}"
+    ]
+    if placement.number > 1:
+        before, left = (
+            ("placement 1", "it")
+            if placement.number == 2
+            else (f"placements 1\u2013{placement.number - 1}", "they")
+        )
+        lines.append(
+            f"  the same workers ran {before} of this check first; what {left} left in a "
+            "worker carried over, as in a reused pool"
+        )
+    lines.append(
+        f"  the seed fixes the placements: {advice.rerun(run.seed, run.method)} to run these again"
+    )
+    return lines
+
+
 def _either_raised(finding: Mismatch) -> bool:
     return isinstance(finding.sequential, Raised) or isinstance(finding.parallel, Raised)
 
@@ -251,6 +300,7 @@ def _mismatch(finding: Mismatch, context: _Context) -> str:
         f"  index {finding.index} of {finding.total}, input: {short_repr(finding.item)}",
         f"    sequential: {_describe(finding.sequential)}",
         f"    parallel:   {_describe(finding.parallel)}",
+        *_placement_lines(run, context.advice),
         *_verdict_lines(finding, context.verdicts),
     ]
     if isinstance(finding.parallel, Raised):
@@ -276,6 +326,7 @@ def _multiset(finding: MultisetMismatch, context: _Context) -> str:
                 lines.append(f"    {short_repr(value)}  (index {index}, input: {short_repr(item)})")
             if len(entries) > 5:
                 lines.append(f"    ... and {len(entries) - 5} more")
+    lines.extend(_placement_lines(run, context.advice))
     lines.extend(_verdict_lines(finding, context.verdicts))
     return "\n".join(lines)
 
