@@ -150,8 +150,8 @@ def test_a_mismatch_names_its_placement() -> None:
     )
     lines = format_finding(finding)[1].splitlines()
     assert (
-        "  placement 1 of 3 under fork (every worker busy): worker 1 ran items 0\u20131 then "
-        "4\u20135; worker 2 ran items 2\u20133" in lines
+        "  placement 1 of 3 under fork (chunks dealt to the workers in turn): worker 1 ran "
+        "items 0\u20131 then 4\u20135; worker 2 ran items 2\u20133" in lines
     )
     assert (
         "  the seed fixes the placements: rerun with --mp-seed=7 --mp-start-methods=fork "

@@ -136,8 +136,8 @@ def test_state_carried_between_tasks_is_caught_naming_the_placement(
             [
                 f"E *{RESULT_MISMATCH} at index 3 under {method} (via=map, processes=2, "
                 "chunksize=3)",
-                f"E *placement 1 of ? under {method} (every worker busy): worker 1 ran items "
-                "0\u20132 then 6\u20137; worker 2 ran items 3\u20135",
+                f"E *placement 1 of ? under {method} (chunks dealt to the workers in turn): "
+                "worker 1 ran items 0\u20132 then 6\u20137; worker 2 ran items 3\u20135",
                 rerun,
             ]
         )

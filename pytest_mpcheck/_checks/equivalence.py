@@ -10,6 +10,10 @@ Order of work, and why:
    one, which is what the findings name;
 2. the parallel runs come next, one per start method, so a function that
    crashes or hangs its process is met in a worker, never in the test process;
+   each runs the chunks under the placements of ``_engine.placement`` (which
+   worker runs which chunks, in what order, from the seed), all in one pool
+   task per worker, and the first placement whose results differ is the one
+   a finding names;
 3. the sequential reference runs last, in the test process;
 4. on a difference, the reference runs a second time: if the two sequential
    runs disagree, the function is nondeterministic and parallelism is not
@@ -135,7 +139,8 @@ def check_map_equal(
     jobs: list[tuple[int, bytes]] | None = None
     name = getattr(func, "__qualname__", None) or describe_object(func)
 
-    # Per start method: each placement tried, and its results (one by one: one, unplaced).
+    # Per start method: each placement tried and its results (items sent one by one:
+    # a single run, placed by the pool).
     parallel: dict[str, list[tuple[Plan | None, Parallel]]] = {}
     for method in settings.start_methods:
         run = Run(method, via, processes, chunksize, name, settings.seed)

@@ -6,9 +6,9 @@ to the operating system.  So any split of the chunks among the workers, each
 running its share in order, is a run a real pool could make.  Instead of one
 split by chance, the oracle tries a few on purpose, the same for the same seed:
 
-* every worker busy: chunk k goes to worker k mod n, so no worker runs two
-  neighbouring chunks and every chunk meets a worker that did not run the one
-  before it;
+* in turn: chunk k goes to worker k mod n, so every worker is busy, no worker
+  runs two neighbouring chunks, and every chunk meets a worker that did not run
+  the one before it;
 * a seeded random split;
 * one worker running every chunk in order, the others idle (a busy machine, or
   a pool whose other workers are slow to start).
@@ -27,7 +27,7 @@ from typing import Literal, NamedTuple
 
 __all__ = ["Kind", "Plan", "plans"]
 
-#: Why a placement was chosen: every worker busy, seeded random, one worker.
+#: Why a placement was chosen: chunks dealt in turn, seeded random, one worker.
 Kind = Literal["busy", "random", "one"]
 
 

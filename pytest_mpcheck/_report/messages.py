@@ -234,7 +234,7 @@ def _verdict_lines(
 
 
 _PLACEMENT_KINDS = {
-    "busy": "every worker busy",
+    "busy": "chunks dealt to the workers in turn",
     "random": "seeded random",
     "one": "one worker ran every chunk in order",
 }
