@@ -53,7 +53,7 @@ from pytest_mpcheck._engine.supervise import (
     fresh_task_lock,
     owning_new_threads,
 )
-from pytest_mpcheck._engine.worker import Board, Gate, Task, arm_worker, join_crew
+from pytest_mpcheck._engine.worker import Board, Gate, Task, arm_worker, own_worker
 
 __all__ = ["VIAS", "Engine", "chunk_size", "engine", "spans"]
 
@@ -315,14 +315,14 @@ class _EachJob:
 
 
 class _OnItsOwnWorker:
-    """Runs a task once every worker of the pool holds one (see ``join_crew``)."""
+    """Runs a task in a worker that takes no other in this run (see ``worker.Gate``)."""
 
     def __init__(self, call: Callable[[Task], Any]) -> None:
         self.call = call
 
     def __call__(self, task: Task) -> Any:
-        join_crew()
-        return self.call(task)
+        with own_worker():
+            return self.call(task)
 
 
 class _Progress:

@@ -14,7 +14,7 @@ import functools
 import os
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from multiprocessing import get_context, sharedctypes
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -30,9 +30,9 @@ __all__ = [
     "arm_worker",
     "armed",
     "job_poster",
-    "join_crew",
     "member",
     "note_job",
+    "own_worker",
     "user_traceback",
 ]
 
@@ -143,38 +143,50 @@ def armed(stack_dir: str, target: Callable[..., Any], *args: Any, **kwargs: Any)
 
 
 class Gate:
-    """Holds the tasks of a placed run until each of the pool's ``parties`` workers has
-    one: a pool gives its next task to whichever worker asks first, and a worker
-    held here asks for no other, so each task runs in a worker of its own.
+    """Keeps each task of a placed run in a worker of its own: a pool gives its next
+    task to whichever worker asks first, so a worker that is done with its task asks
+    for no other until each of the pool's ``parties`` workers holds one.
 
-    The last to arrive opens it for the others at once (a ``Barrier`` wakes them one
+    A worker enters as its task starts and leaves when the task is done: the work
+    never waits for a slower worker to start, only the result does.  The last to
+    enter opens the gate for all at once (a ``Barrier`` wakes its parties one
     after the other); one run ends before the next begins, so it serves them all.
     """
 
     def __init__(self, ctx: Any, parties: int) -> None:
         self._parties = parties
-        self._arrived: Any = sharedctypes.RawValue("i", 0)
+        self._entered: Any = sharedctypes.RawValue("i", 0)
         self._lock = ctx.Lock()
         self._open = ctx.Semaphore(0)
 
-    def wait(self, timeout: float) -> None:
+    def enter(self) -> None:
         with self._lock:
-            self._arrived.value += 1
-            last = self._arrived.value == self._parties
+            self._entered.value += 1
+            last = self._entered.value == self._parties
             if last:
-                self._arrived.value = 0
+                self._entered.value = 0
         if last:
-            for _ in range(self._parties - 1):
+            for _ in range(self._parties):
                 self._open.release()
-        elif not self._open.acquire(timeout=timeout):
+
+    def leave(self, timeout: float) -> None:
+        if not self._open.acquire(timeout=timeout):
             raise TimeoutError(f"the pool's other workers did not take a task in {timeout:g}s")
 
 
-def join_crew() -> None:
-    """Wait at the pool's ``Gate`` (see there); a no-op outside our pool workers."""
-    gate = _worker.get("gate")
-    if gate is not None:
-        gate.wait(_BARRIER_SECONDS)
+@contextlib.contextmanager
+def own_worker() -> Iterator[None]:
+    """Run the block as a task of a placed run (see ``Gate``); outside our pool workers,
+    just run it."""
+    gate: Gate | None = _worker.get("gate")
+    if gate is None:
+        yield
+        return
+    gate.enter()
+    try:
+        yield
+    finally:
+        gate.leave(_BARRIER_SECONDS)
 
 
 def note_job(job: int) -> None:
