@@ -22,7 +22,6 @@ Order of work, and why:
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import itertools
 import pickle
@@ -176,7 +175,7 @@ def check_map_equal(
             raise Found(failure)
         parallel[method] = (
             [
-                (plan, _assembled(plan, row, done, number, chunks, run, items, func))
+                (plan, _assembled(plan, row, done, number, chunks, run, items, func, via))
                 for number, (plan, row) in enumerate(zip(tried, loaded, strict=True))
             ]
             if loaded is not None
@@ -302,8 +301,7 @@ def _scripts(
                     payload = pickle.dumps(part, protocol=pickle.HIGHEST_PROTOCOL)
                 except Exception:
                     return None
-                jobs = tuple(itertools.chain.from_iterable(group))
-                pieces.append(Piece(jobs, tuple(map(len, group)), payload))
+                pieces.append(Piece(tuple((c.start, len(c)) for c in group), payload))
             parts.append(tuple(pieces))
         size = sum(len(chunks[number]) for number in tried[0].workers[worker])
         scripts.append(Task(worker, size, tuple(parts)))
@@ -352,10 +350,12 @@ def _assembled(
     run: Run,
     items: list[Any],
     func: object,
+    via: str,
 ) -> Parallel:
     """One placement's values in item order; shares described item by item are decoded
-    as one by one (their problems are findings).  The results arrive a chunk from each
-    worker in turn, an order the placement allows."""
+    as one by one (their problems are findings).  For the first placement of
+    ``imap_unordered``, whose order the check returns, the results arrive a chunk
+    from each worker in turn, an order the placement allows."""
     __tracebackhide__ = True
     values: list[Any] = [None] * len(items)
     described: list[Outcome] = []
@@ -363,15 +363,21 @@ def _assembled(
         if share_values is None:
             described.extend(done[worker][number].outcomes)
         else:
-            jobs = itertools.chain.from_iterable(chunks[c] for c in share)
-            collections.deque(map(values.__setitem__, jobs, share_values), maxlen=0)
-    arrived = [
-        job
-        for turn in itertools.zip_longest(*plan.workers)
-        for chunk in turn
-        if chunk is not None
-        for job in chunks[chunk]
-    ]
+            at = 0
+            for first, last in _runs_of(share, chunks):
+                values[first : last + 1] = share_values[at : at + last + 1 - first]
+                at += last + 1 - first
+    arrived = (
+        [
+            job
+            for turn in itertools.zip_longest(*plan.workers)
+            for chunk in turn
+            if chunk is not None
+            for job in chunks[chunk]
+        ]
+        if via == "imap_unordered" and number == 0
+        else []
+    )
     raised: dict[int, Raised] = {}
     for index, result in _decode(described, run, items, func).items():
         values[index] = _unwrapped(result)

@@ -18,14 +18,13 @@ object with state gets a fresh copy per chunk, exactly as it would.
 
 from __future__ import annotations
 
-import functools
 import itertools
 import operator
 import os
 import pickle
 import sys
-from collections.abc import Callable
-from typing import Any, NamedTuple
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, NamedTuple, NoReturn
 
 from pytest_mpcheck._engine.worker import Task, job_poster, note_job, user_traceback
 
@@ -90,18 +89,19 @@ class ItemCall:
         except Exception as exc:
             return _unloadable(index, f"argument at index {index}", exc)
         try:
-            result = _apply(self._func, self._star, item)
+            result = self._func(*item) if self._star else self._func(item)
+        except SystemExit as exc:
+            _exit_as(exc)
         except Exception as exc:
             return _raised(index, exc)
         return _pack(index, VALUE, result, f"result for index {index}", ())
 
 
 class Piece(NamedTuple):
-    """Chunks a worker loads at once: their job numbers in the order it runs them, the
-    size of each chunk, and their items pickled as one list."""
+    """Chunks a worker loads at once: (first job number, size) of each, in the order it
+    runs them, and their items pickled as one list."""
 
-    jobs: tuple[int, ...]
-    sizes: tuple[int, ...]
+    chunks: tuple[tuple[int, int], ...]
     payload: bytes
 
 
@@ -134,12 +134,15 @@ class ScriptCall:
 
     def __call__(self, task: Task) -> tuple[PartOutcome, ...]:
         func: Any = None
-        call: Any = None
         same = False
         post = job_poster()
         parts: list[PartOutcome] = []
         try:
-            for part in task.payload:
+            for number, part in enumerate(task.payload):
+                # The first placement posts every item it runs, for a timeout or a crash
+                # to name; it runs every item, so later ones post a chunk's first item
+                # only (posting costs more than a cheap function's call).
+                each = number == 0
                 values: list[Any] = []
                 raised: set[int] = set()
                 for piece in part:
@@ -147,27 +150,29 @@ class ScriptCall:
                         items = pickle.loads(piece.payload)
                     except Exception:
                         return (*parts, PartOutcome(None, ()))
+                    jobs = _jobs_of(piece.chunks)
                     first = 0
-                    for size in piece.sizes:
+                    for start, size in piece.chunks:
                         if same:
                             break
                         try:
                             loaded = pickle.loads(self._func_bytes)
                         except Exception as exc:
-                            problem = _unloadable(piece.jobs[first], "function", exc)
+                            problem = _unloadable(start, "function", exc)
                             return (*parts, PartOutcome(None, (problem,)))
                         same, func = loaded is func, loaded
-                        call = functools.partial(_apply, func, self._star)
                         if same:
                             break
                         stop = first + size
-                        _run(call, items[first:stop], piece.jobs[first:stop], post, values, raised)
+                        chunk = items[first:stop]
+                        _run(func, self._star, chunk, jobs[first:stop], post, each, values, raised)
+                        del chunk
                         first = stop
                     # Once the function is known to load as the same object, the rest of
                     # the chunks would all get it: they run as one.
                     if first < len(items):
                         rest = items[first:] if first else items
-                        _run(call, rest, piece.jobs[first:], post, values, raised)
+                        _run(func, self._star, rest, jobs[first:], post, each, values, raised)
                         del rest
                     del items  # freed before the next piece loads, as in a pool worker
                 parts.append(_part_outcome(values, raised, part))
@@ -176,17 +181,27 @@ class ScriptCall:
         return tuple(parts)
 
 
+def _jobs_of(chunks: tuple[tuple[int, int], ...]) -> Sequence[int]:
+    """The job numbers of ``chunks``, in order (one chunk: a range, which allocates
+    nothing the items' memory could have been reused for)."""
+    if len(chunks) == 1:
+        start, size = chunks[0]
+        return range(start, start + size)
+    return list(itertools.chain.from_iterable(range(start, start + size) for start, size in chunks))
+
+
 def _part_outcome(values: list[Any], raised: set[int], part: tuple[Piece, ...]) -> PartOutcome:
-    """The values pickled at once if they all returned and travel, else item by item."""
+    """The values pickled at once if they all returned and pickle, else item by item.
+
+    Values that pickle but do not load back are met in the test process, which
+    then sends the items one by one to find which.
+    """
     if not raised:
         try:
-            payload = pickle.dumps(values, protocol=pickle.HIGHEST_PROTOCOL)
-            pickle.loads(payload)
+            return PartOutcome(pickle.dumps(values, protocol=pickle.HIGHEST_PROTOCOL), ())
         except Exception:
             pass
-        else:
-            return PartOutcome(payload, ())
-    jobs = itertools.chain.from_iterable(piece.jobs for piece in part)
+    jobs = itertools.chain.from_iterable(_jobs_of(piece.chunks) for piece in part)
     return PartOutcome(
         None,
         tuple(
@@ -199,27 +214,38 @@ def _part_outcome(values: list[Any], raised: set[int], part: tuple[Piece, ...]) 
 
 
 def _run(
-    call: Callable[[Any], Any],
+    func: Any,
+    star: bool,
     chunk: list[Any],
-    jobs: tuple[int, ...],
+    jobs: Sequence[int],
     post: Callable[[int], None],
+    each: bool,
     values: list[Any],
     raised: set[int],
 ) -> None:
-    """Append ``call`` of each item of ``chunk`` (job numbers ``jobs``) to ``values``; an
-    item that raised gets its exception, and its job number goes to ``raised``.
+    """Append ``func`` of each item of ``chunk`` (``func(*item)`` with ``star``; job
+    numbers ``jobs``) to ``values``; an item that raised gets its exception, and its
+    job number goes to ``raised``.
 
     The items go through a C ``map`` that posts each job number just before its
-    call; ``list.extend`` keeps what it got before an exception, so the loop
-    resumes after the item that raised, each item called once, in order.
+    call (with ``each``; else only the first); ``list.extend`` keeps what it got
+    before an exception, so the loop resumes after the item that raised, each
+    item called once, in order.
     """
+    apply = itertools.starmap if star else map
     done = 0
     while done < len(chunk):
-        rest = chunk[done:] if done else chunk
+        rest: Iterable[Any] = chunk[done:] if done else chunk
         before = len(values)
         try:
-            values.extend(map(call, map(_second, zip(map(post, jobs[done:]), rest, strict=False))))
+            if each:
+                rest = map(_second, zip(map(post, jobs[done:]), rest, strict=False))
+            else:
+                post(jobs[done])
+            values.extend(apply(func, rest))
             done = len(chunk)
+        except SystemExit as exc:
+            _exit_as(exc)
         except Exception as exc:
             done += len(values) - before
             values.append(exc)
@@ -230,16 +256,13 @@ def _run(
 _second = operator.itemgetter(1)
 
 
-def _apply(func: Any, star: bool, item: Any) -> Any:
-    """``func(item)`` (``func(*item)`` with ``star``); ``SystemExit`` ends the worker."""
-    try:
-        return func(*item) if star else func(item)
-    except SystemExit as exc:
-        # A Pool worker dies of this; make an executor worker die the same way, so
-        # both report a dead worker instead of raising SystemExit in the test process.
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(exc.code if isinstance(exc.code, int) else 1)
+def _exit_as(exc: SystemExit) -> NoReturn:
+    """End the worker as ``exc`` asks.  A Pool worker dies of it; an executor worker
+    is made to die the same way, so both report a dead worker instead of raising
+    ``SystemExit`` in the test process."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(exc.code if isinstance(exc.code, int) else 1)
 
 
 def _unloadable(index: int, where: str, exc: BaseException) -> Outcome:
