@@ -22,6 +22,8 @@ Order of work, and why:
 
 from __future__ import annotations
 
+import array
+import collections
 import dataclasses
 import itertools
 import pickle
@@ -43,7 +45,7 @@ from pytest_mpcheck._checks.task import (
     ScriptCall,
 )
 from pytest_mpcheck._engine.placement import Plan, plans
-from pytest_mpcheck._engine.pools import VIAS, Engine, spans
+from pytest_mpcheck._engine.pools import VIAS, Engine, chunk_size
 from pytest_mpcheck._engine.supervise import Overran, WorkerDied
 from pytest_mpcheck._engine.worker import Task
 from pytest_mpcheck._model import (
@@ -134,7 +136,7 @@ def check_map_equal(
     if star and set(map(type, items)) - {tuple}:  # tuples are already what it would make
         items = [_argument_tuple(item, index) for index, item in enumerate(items)]
     func_bytes = _pickled(func, "function", None, func)
-    chunks = spans(via, len(items), processes, chunksize)
+    cut = _Cut(chunk_size(via, len(items), processes, chunksize), len(items))
     jobs: list[tuple[int, bytes]] | None = None
     name = getattr(func, "__qualname__", None) or describe_object(func)
 
@@ -143,8 +145,8 @@ def check_map_equal(
     parallel: dict[str, list[tuple[Plan | None, Parallel]]] = {}
     for method in settings.start_methods:
         run = Run(method, via, processes, chunksize, name, settings.seed)
-        tried = plans(len(chunks), processes, settings.seed, method)
-        scripts = _scripts(items, chunks, tried, processes)
+        tried = plans(cut.count, processes, settings.seed, method)
+        scripts = _scripts(items, cut, tried, processes)
         failure: Finding | None = None
         done: list[tuple[PartOutcome, ...]] = []
         loaded: list[list[list[Any] | None]] | None = None
@@ -175,7 +177,7 @@ def check_map_equal(
             raise Found(failure)
         parallel[method] = (
             [
-                (plan, _assembled(plan, row, done, number, chunks, run, items, func, via))
+                (plan, _assembled(plan, row, done, number, cut, run, items, func, via))
                 for number, (plan, row) in enumerate(zip(tried, loaded, strict=True))
             ]
             if loaded is not None
@@ -186,7 +188,7 @@ def check_map_equal(
     found: dict[str, Finding | None] = {}
     for method in settings.start_methods:
         run = Run(method, via, processes, chunksize, name, settings.seed)
-        found[method] = _first_difference(reference, parallel[method], run, items, chunks, via)
+        found[method] = _first_difference(reference, parallel[method], run, items, cut, via)
     first = next((finding for finding in found.values() if finding is not None), None)
     if first is None:
         results = parallel[settings.start_methods[0]][0][1]
@@ -275,9 +277,7 @@ def _pickled(obj: Any, kind: TravelKind, index: int | None, item: Any) -> bytes:
     raise Found(Unpicklable(kind, packed, None, index, item, "", named))
 
 
-def _scripts(
-    items: list[Any], chunks: list[range], tried: list[Plan], processes: int
-) -> list[Task] | None:
+def _scripts(items: list[Any], cut: _Cut, tried: list[Plan], processes: int) -> list[Task] | None:
     """Each worker's script: its share of every placement tried, one after the other, as
     pieces of items pickled here; None when a piece does not pickle (the items then go
     one by one, as they do when one does not load back in its worker).
@@ -291,19 +291,21 @@ def _scripts(
     for worker in range(processes):
         parts = []
         for plan in tried:
-            share = [chunks[number] for number in plan.workers[worker]]
+            share = plan.workers[worker]
             step = max(1, -(-len(share) // _LOADS))
             pieces = []
             for first in range(0, len(share), step):
                 group = share[first : first + step]
-                part = list(itertools.chain.from_iterable(items[c.start : c.stop] for c in group))
+                jobs = cut.jobs(group)
                 try:
-                    payload = pickle.dumps(part, protocol=pickle.HIGHEST_PROTOCOL)
+                    payload = pickle.dumps(
+                        list(map(items.__getitem__, jobs)), protocol=pickle.HIGHEST_PROTOCOL
+                    )
                 except Exception:
                     return None
-                pieces.append(Piece(tuple((c.start, len(c)) for c in group), payload))
+                pieces.append(Piece(jobs, cut.sizes(group), payload))
             parts.append(tuple(pieces))
-        size = sum(len(chunks[number]) for number in tried[0].workers[worker])
+        size = len(cut.jobs(tried[0].workers[worker]))
         scripts.append(Task(worker, size, tuple(parts)))
     return scripts
 
@@ -346,7 +348,7 @@ def _assembled(
     row: list[list[Any] | None],
     done: list[tuple[PartOutcome, ...]],
     number: int,
-    chunks: list[range],
+    cut: _Cut,
     run: Run,
     items: list[Any],
     func: object,
@@ -363,17 +365,14 @@ def _assembled(
         if share_values is None:
             described.extend(done[worker][number].outcomes)
         else:
-            at = 0
-            for first, last in _runs_of(share, chunks):
-                values[first : last + 1] = share_values[at : at + last + 1 - first]
-                at += last + 1 - first
+            collections.deque(map(values.__setitem__, cut.jobs(share), share_values), maxlen=0)
     arrived = (
         [
             job
             for turn in itertools.zip_longest(*plan.workers)
             for chunk in turn
             if chunk is not None
-            for job in chunks[chunk]
+            for job in cut.chunk(chunk)
         ]
         if via == "imap_unordered" and number == 0
         else []
@@ -391,7 +390,7 @@ def _first_difference(
     tried: list[tuple[Plan | None, Parallel]],
     run: Run,
     items: list[Any],
-    chunks: list[range],
+    cut: _Cut,
     via: str,
 ) -> Finding | None:
     """The first placement's difference from ``reference``, naming the placement."""
@@ -405,17 +404,48 @@ def _first_difference(
                 plan.kind,
                 number,
                 len(tried),
-                tuple(_runs_of(share, chunks) for share in plan.workers),
+                tuple(_runs_of(share, cut) for share in plan.workers),
             )
             return dataclasses.replace(finding, run=dataclasses.replace(run, placement=placement))
     return None
 
 
-def _runs_of(share: tuple[int, ...], chunks: list[range]) -> tuple[tuple[int, int], ...]:
+@dataclass(frozen=True)
+class _Cut:
+    """The items cut into chunks of ``size`` (the last may be shorter), as ``via`` cuts
+    them; made on demand, since a large input has as many chunks as items."""
+
+    size: int
+    total: int
+
+    @property
+    def count(self) -> int:
+        return -(-self.total // self.size)
+
+    def chunk(self, number: int) -> range:
+        start = number * self.size
+        return range(start, min(start + self.size, self.total))
+
+    def jobs(self, numbers: Sequence[int]) -> Sequence[int]:
+        """The job numbers of chunks ``numbers``, in order: compact to send, and
+        nothing for a worker to build (one chunk: a range)."""
+        if len(numbers) == 1:
+            return self.chunk(numbers[0])
+        if self.size == 1:
+            return array.array("q", numbers)
+        return array.array("q", itertools.chain.from_iterable(map(self.chunk, numbers)))
+
+    def sizes(self, numbers: Sequence[int]) -> Sequence[int]:
+        if self.size == 1:
+            return array.array("q", [1]) * len(numbers)
+        return array.array("q", map(len, map(self.chunk, numbers)))
+
+
+def _runs_of(share: tuple[int, ...], cut: _Cut) -> tuple[tuple[int, int], ...]:
     """A worker's chunks as runs of consecutive items, (first, last), in the order run."""
     runs: list[tuple[int, int]] = []
     for number in share:
-        chunk = chunks[number]
+        chunk = cut.chunk(number)
         if runs and runs[-1][1] == chunk.start - 1:
             runs[-1] = (runs[-1][0], chunk.stop - 1)
         else:

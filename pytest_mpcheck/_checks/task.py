@@ -98,10 +98,12 @@ class ItemCall:
 
 
 class Piece(NamedTuple):
-    """Chunks a worker loads at once: (first job number, size) of each, in the order it
-    runs them, and their items pickled as one list."""
+    """Chunks a worker loads at once: their job numbers in the order it runs them, the
+    size of each chunk, and their items pickled as one list.  The numbers are a
+    ``range`` or an ``array``: compact to send, and nothing to build in the worker."""
 
-    chunks: tuple[tuple[int, int], ...]
+    jobs: Sequence[int]
+    sizes: Sequence[int]
     payload: bytes
 
 
@@ -150,15 +152,15 @@ class ScriptCall:
                         items = pickle.loads(piece.payload)
                     except Exception:
                         return (*parts, PartOutcome(None, ()))
-                    jobs = _jobs_of(piece.chunks)
+                    jobs = piece.jobs
                     first = 0
-                    for start, size in piece.chunks:
+                    for size in piece.sizes:
                         if same:
                             break
                         try:
                             loaded = pickle.loads(self._func_bytes)
                         except Exception as exc:
-                            problem = _unloadable(start, "function", exc)
+                            problem = _unloadable(jobs[first], "function", exc)
                             return (*parts, PartOutcome(None, (problem,)))
                         same, func = loaded is func, loaded
                         if same:
@@ -171,23 +173,15 @@ class ScriptCall:
                     # Once the function is known to load as the same object, the rest of
                     # the chunks would all get it: they run as one.
                     if first < len(items):
-                        rest = items[first:] if first else items
-                        _run(func, self._star, rest, jobs[first:], post, each, values, raised)
+                        rest, numbers = (items[first:], jobs[first:]) if first else (items, jobs)
+                        _run(func, self._star, rest, numbers, post, each, values, raised)
+                        del numbers
                         del rest
                     del items  # freed before the next piece loads, as in a pool worker
                 parts.append(_part_outcome(values, raised, part))
         finally:
             note_job(-1)
         return tuple(parts)
-
-
-def _jobs_of(chunks: tuple[tuple[int, int], ...]) -> Sequence[int]:
-    """The job numbers of ``chunks``, in order (one chunk: a range, which allocates
-    nothing the items' memory could have been reused for)."""
-    if len(chunks) == 1:
-        start, size = chunks[0]
-        return range(start, start + size)
-    return list(itertools.chain.from_iterable(range(start, start + size) for start, size in chunks))
 
 
 def _part_outcome(values: list[Any], raised: set[int], part: tuple[Piece, ...]) -> PartOutcome:
@@ -201,7 +195,7 @@ def _part_outcome(values: list[Any], raised: set[int], part: tuple[Piece, ...]) 
             return PartOutcome(pickle.dumps(values, protocol=pickle.HIGHEST_PROTOCOL), ())
         except Exception:
             pass
-    jobs = itertools.chain.from_iterable(_jobs_of(piece.chunks) for piece in part)
+    jobs = itertools.chain.from_iterable(piece.jobs for piece in part)
     return PartOutcome(
         None,
         tuple(
@@ -239,7 +233,8 @@ def _run(
         before = len(values)
         try:
             if each:
-                rest = map(_second, zip(map(post, jobs[done:]), rest, strict=False))
+                numbers = jobs[done:] if done else jobs
+                rest = map(_second, zip(map(post, numbers), rest, strict=False))
             else:
                 post(jobs[done])
             values.extend(apply(func, rest))

@@ -45,8 +45,8 @@ def plans(chunks: int, processes: int, seed: int, method: str) -> list[Plan]:
     """
     rng = random.Random(f"placement/{seed}/{method}/{chunks}/{processes}")
     shares: list[list[int]] = [[] for _ in range(processes)]
-    for chunk in range(chunks):
-        shares[rng.randrange(processes)].append(chunk)
+    for chunk, worker in enumerate(rng.choices(range(processes), k=chunks)):
+        shares[worker].append(chunk)
     # A worker runs its shares one after the other: the one with the least to do
     # before runs everything, which keeps the check's longest worker short.
     one = min(range(processes), key=lambda w: len(range(w, chunks, processes)) + len(shares[w]))
