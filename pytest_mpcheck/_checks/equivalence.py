@@ -297,10 +297,13 @@ def _scripts(items: list[Any], cut: _Cut, tried: list[Plan], processes: int) -> 
             for first in range(0, len(share), step):
                 group = share[first : first + step]
                 jobs = cut.jobs(group)
+                part = (
+                    items[jobs.start : jobs.stop]
+                    if isinstance(jobs, range)
+                    else list(map(items.__getitem__, jobs))
+                )
                 try:
-                    payload = pickle.dumps(
-                        list(map(items.__getitem__, jobs)), protocol=pickle.HIGHEST_PROTOCOL
-                    )
+                    payload = pickle.dumps(part, protocol=pickle.HIGHEST_PROTOCOL)
                 except Exception:
                     return None
                 pieces.append(Piece(jobs, cut.sizes(group), payload))
@@ -364,6 +367,8 @@ def _assembled(
     for worker, (share, share_values) in enumerate(zip(plan.workers, row, strict=True)):
         if share_values is None:
             described.extend(done[worker][number].outcomes)
+        elif len(share) == cut.count:  # one worker ran every chunk, in order
+            values = share_values
         else:
             collections.deque(map(values.__setitem__, cut.jobs(share), share_values), maxlen=0)
     arrived = (
