@@ -53,7 +53,7 @@ from pytest_mpcheck._engine.supervise import (
     fresh_task_lock,
     owning_new_threads,
 )
-from pytest_mpcheck._engine.worker import Board, Gate, Task, arm_worker, own_worker
+from pytest_mpcheck._engine.worker import Board, Gate, OnItsOwnWorker, Task, arm_worker
 
 __all__ = ["VIAS", "Engine", "chunk_size", "engine", "spans"]
 
@@ -266,7 +266,7 @@ class Engine:
             try:
                 with forking() if fresh else contextlib.nullcontext():
                     if placed:
-                        results = _dispatch(pool, via, _OnItsOwnWorker(call), tasks, timeout, False)
+                        results = _dispatch(pool, via, OnItsOwnWorker(call), tasks, timeout, False)
                     else:
                         arrival = via == "imap_unordered"
                         results = _dispatch(pool, via, call, tasks, timeout, arrival)
@@ -312,17 +312,6 @@ class _EachJob:
 
     def __call__(self, task: Task) -> list[Any]:
         return [self.call(job) for job in task.payload]
-
-
-class _OnItsOwnWorker:
-    """Runs a task in a worker that takes no other in this run (see ``worker.Gate``)."""
-
-    def __init__(self, call: Callable[[Task], Any]) -> None:
-        self.call = call
-
-    def __call__(self, task: Task) -> Any:
-        with own_worker():
-            return self.call(task)
 
 
 class _Progress:

@@ -14,7 +14,7 @@ import functools
 import os
 import signal
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from multiprocessing import get_context, sharedctypes
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -25,6 +25,7 @@ __all__ = [
     "DUMP_SIGNAL",
     "Board",
     "Gate",
+    "OnItsOwnWorker",
     "Runner",
     "Task",
     "arm_worker",
@@ -32,7 +33,6 @@ __all__ = [
     "job_poster",
     "member",
     "note_job",
-    "own_worker",
     "user_traceback",
 ]
 
@@ -174,19 +174,23 @@ class Gate:
             raise TimeoutError(f"the pool's other workers did not take a task in {timeout:g}s")
 
 
-@contextlib.contextmanager
-def own_worker() -> Iterator[None]:
-    """Run the block as a task of a placed run (see ``Gate``); outside our pool workers,
-    just run it."""
-    gate: Gate | None = _worker.get("gate")
-    if gate is None:
-        yield
-        return
-    gate.enter()
-    try:
-        yield
-    finally:
-        gate.leave(_BARRIER_SECONDS)
+class OnItsOwnWorker:
+    """Runs a task of a placed run in a worker that takes no other in this run (see
+    ``Gate``); outside our pool workers, just runs it.  Defined here, with what every
+    worker imports: a spawn or forkserver worker that unpickles it imports nothing more."""
+
+    def __init__(self, call: Callable[[Any], Any]) -> None:
+        self.call = call
+
+    def __call__(self, task: Task) -> Any:
+        gate: Gate | None = _worker.get("gate")
+        if gate is None:
+            return self.call(task)
+        gate.enter()
+        try:
+            return self.call(task)
+        finally:
+            gate.leave(_BARRIER_SECONDS)
 
 
 def note_job(job: int) -> None:
