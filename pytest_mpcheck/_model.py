@@ -133,10 +133,10 @@ class Placement:
     """Which items each worker ran, in what order, in one placement the oracle tried.
 
     ``workers[w]`` is worker w+1's runs of consecutive items, (first, last), in
-    the order it ran them; ``kind`` is why it was tried ("busy": chunks dealt to
-    the workers in turn, "random": seeded random, "one": one worker ran
-    everything); it was
-    the ``number``-th of the ``count`` tried under the run's start method.
+    the order it ran them (together: every item, or the leading ones); ``kind`` is
+    why it was tried ("busy": chunks dealt to the workers in turn, "random": seeded
+    random, "one": one worker ran every chunk); it was the ``number``-th of the
+    ``count`` tried under the run's start method.
     """
 
     kind: str

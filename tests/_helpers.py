@@ -74,5 +74,24 @@ def off_in_workers_at(index: int) -> object:
     return functools.partial(_off_at, index)
 
 
+def worn_in_workers_after(calls: int) -> object:
+    """A function that goes wrong in a worker process after its first ``calls`` calls."""
+    import functools
+
+    return functools.partial(_worn, os.getpid(), calls)
+
+
+#: ``_worn``'s calls in this process, when it is a worker.
+_WORKER_CALLS = 0
+
+
+def _worn(parent: int, calls: int, x: int) -> int:
+    global _WORKER_CALLS
+    if os.getpid() == parent:
+        return x
+    _WORKER_CALLS += 1
+    return x if calls >= _WORKER_CALLS else -x
+
+
 def _off_at(index: int, x: int) -> int:
     return x + 1 if x == index and os.getpid() != PARENT else x

@@ -143,6 +143,17 @@ def test_result_mismatch() -> None:
     assert any(line.startswith("  hint: fork workers inherit") for line in lines)
 
 
+def test_a_placement_of_every_item_by_one_worker() -> None:
+    placement = Placement("one", 2, 2, ((), ((0, 5),)))
+    finding = Mismatch(
+        Run("fork", "map", 2, 2, "f", 7, placement=placement), 2, 6, 2, Returned(0), Returned(1)
+    )
+    assert (
+        "  placement 2 of 2 under fork (one worker ran every chunk in order): worker 2 ran "
+        "items 0\u20135; idle: worker 1"
+    ) in format_finding(finding)[1].splitlines()
+
+
 def test_a_mismatch_names_its_placement() -> None:
     placement = Placement("busy", 1, 3, (((0, 1), (4, 5)), ((2, 3),)))
     finding = Mismatch(
@@ -161,15 +172,16 @@ def test_a_mismatch_names_its_placement() -> None:
 
 
 def test_a_later_placement_says_what_ran_before_and_is_cut_short() -> None:
-    runs = tuple((item, item) for item in range(0, 20, 2))
-    placement = Placement("one", 3, 3, ((), runs, ()))
+    odd, even = (tuple((item, item) for item in range(first, 20, 2)) for first in (1, 0))
+    placement = Placement("random", 3, 3, (odd, even, ()))
     finding = MultisetMismatch(
-        Run("spawn", "imap_unordered", 3, 1, "f", 7, placement=placement), 20, ((1, 1, 1),), ()
+        Run("spawn", "imap_unordered", 3, 1, "f", 7, placement=placement), 40, ((1, 1, 1),), ()
     )
     lines = format_finding(finding, advice=SCRIPT)[1].splitlines()
     assert (
-        "  placement 3 of 3 under spawn (one worker ran every chunk in order): worker 2 ran "
-        "items 0 then 2 then 4 then 6 then 8 then 10 then ... (4 more runs); idle: workers 1, 3"
+        "  placement 3 of 3 under spawn (seeded random, on the first 20 of 40 items): worker 1 "
+        "ran items 1 then 3 then 5 then 7 then 9 then 11 then ... (4 more runs); worker 2 ran "
+        "items 0 then 2 then 4 then 6 then 8 then 10 then ... (4 more runs); idle: worker 3"
     ) in lines
     assert (
         "  the same workers ran placements 1\u20132 of this check first; what they left in a "

@@ -15,8 +15,10 @@ import os
 import pytest
 
 import _helpers
+import pytest_mpcheck
 from _support import METHODS, outcomes_of, run_pytest, section
-from pytest_mpcheck._engine.placement import plans
+from pytest_mpcheck import ResultMismatchError
+from pytest_mpcheck._engine.placement import LATER_ITEMS, plans
 from pytest_mpcheck._engine.pools import VIAS, engine
 from pytest_mpcheck._engine.worker import Task
 from pytest_mpcheck._report.messages import MULTISET_MISMATCH, RESULT_MISMATCH
@@ -164,7 +166,7 @@ def test_the_same_seed_gives_the_same_placement_and_message(pytester: pytest.Pyt
 
 @pytest.mark.parametrize(("chunks", "processes"), [(10, 4), (7, 2), (3, 3), (40, 2)])
 def test_placements_cover_every_chunk_once_in_order(chunks: int, processes: int) -> None:
-    tried = plans(chunks, processes, 11, "spawn")
+    tried = plans(chunks, processes, 11, "spawn", chunks)
     kinds = [plan.kind for plan in tried]
     assert kinds[0] == "busy"
     assert kinds == [kind for kind in ("busy", "random", "one") if kind in kinds]
@@ -172,22 +174,52 @@ def test_placements_cover_every_chunk_once_in_order(chunks: int, processes: int)
         assert len(plan.workers) == processes
         assert sorted(c for share in plan.workers for c in share) == list(range(chunks))
         assert all(list(share) == sorted(share) for share in plan.workers)
-    busy, one = tried[0], plans(chunks, processes, 11, "spawn")[-1]
+    busy, one = tried[0], plans(chunks, processes, 11, "spawn", chunks)[-1]
     assert all(busy.workers)
     assert not any(b - a == 1 for share in busy.workers for a, b in itertools.pairwise(share))
     assert sorted(map(len, one.workers)) == [0] * (processes - 1) + [chunks]
 
 
+@pytest.mark.usefixtures("pools")
+@pytest.mark.parametrize("method", METHODS)
+def test_a_large_input_is_placed_again_on_its_leading_items(method: str) -> None:
+    items = range(2 * LATER_ITEMS + 1000)
+    for via in ("map", "imap_unordered"):
+        values = pytest_mpcheck.assert_map_equal(
+            _helpers.square, items, via=via, processes=2, start_methods=method
+        )
+        assert sorted(values) == [x * x for x in items]
+    # The busy placement gives each worker half the items, under the limit; the
+    # random one, on the leading items, takes each past it.
+    worn = _helpers.worn_in_workers_after(len(items) // 2 + LATER_ITEMS // 4)
+    with pytest.raises(ResultMismatchError) as caught:
+        pytest_mpcheck.assert_map_equal(worn, items, via="imap", processes=2, start_methods=method)
+    assert (
+        f"  placement 2 of 3 under {method} (seeded random, on the first {LATER_ITEMS} of "
+        f"{len(items)} items): worker 1 ran items "
+    ) in str(caught.value)
+
+
+def test_placements_after_the_first_place_the_leading_chunks_only() -> None:
+    busy, random, one = plans(50, 4, 11, "fork", 6)
+    assert busy.chunks == 50
+    assert sorted(c for share in busy.workers for c in share) == list(range(50))
+    for plan in (random, one):
+        assert plan.chunks == 6
+        assert sorted(c for share in plan.workers for c in share) == list(range(6))
+    assert sorted(map(len, one.workers)) == [0, 0, 0, 6]
+
+
 def test_placements_are_a_function_of_the_seed() -> None:
-    assert plans(20, 4, 1, "fork") == plans(20, 4, 1, "fork")
-    shares = {plans(20, 4, seed, "fork")[1].workers for seed in range(20)}
+    assert plans(20, 4, 1, "fork", 20) == plans(20, 4, 1, "fork", 20)
+    shares = {plans(20, 4, seed, "fork", 20)[1].workers for seed in range(20)}
     assert len(shares) > 1  # the random placement follows the seed
-    assert plans(20, 4, 1, "fork")[1] != plans(20, 4, 1, "spawn")[1]
+    assert plans(20, 4, 1, "fork", 20)[1] != plans(20, 4, 1, "spawn", 20)[1]
 
 
 @pytest.mark.parametrize(("chunks", "processes"), [(1, 4), (9, 1)])
 def test_placements_that_come_out_the_same_are_tried_once(chunks: int, processes: int) -> None:
-    assert len(plans(chunks, processes, 3, "fork")) == 1
+    assert len(plans(chunks, processes, 3, "fork", chunks)) == 1
 
 
 @pytest.mark.usefixtures("pools")

@@ -44,7 +44,7 @@ from pytest_mpcheck._checks.task import (
     Piece,
     ScriptCall,
 )
-from pytest_mpcheck._engine.placement import Plan, plans
+from pytest_mpcheck._engine.placement import LATER_ITEMS, Plan, plans
 from pytest_mpcheck._engine.pools import VIAS, Engine, chunk_size
 from pytest_mpcheck._engine.supervise import Overran, WorkerDied
 from pytest_mpcheck._engine.worker import Task
@@ -89,6 +89,12 @@ class Reference:
 
     values: list[Any]
     error: Raised | None
+
+    def leading(self, count: int) -> Reference:
+        """The results of the first ``count`` items only."""
+        if count >= len(self.values) + (self.error is not None):
+            return self
+        return Reference(self.values[:count], None)
 
     def result(self, index: int) -> Result | None:
         if index < len(self.values):
@@ -145,7 +151,7 @@ def check_map_equal(
     parallel: dict[str, list[tuple[Plan | None, Parallel]]] = {}
     for method in settings.start_methods:
         run = Run(method, via, processes, chunksize, name, settings.seed)
-        tried = plans(cut.count, processes, settings.seed, method)
+        tried = plans(cut.count, processes, settings.seed, method, cut.leading(LATER_ITEMS))
         scripts = _scripts(items, cut, tried, processes)
         failure: Finding | None = None
         done: list[tuple[PartOutcome, ...]] = []
@@ -308,7 +314,7 @@ def _scripts(items: list[Any], cut: _Cut, tried: list[Plan], processes: int) -> 
                     return None
                 pieces.append(Piece(jobs, cut.sizes(group), payload))
             parts.append(tuple(pieces))
-        size = len(cut.jobs(tried[0].workers[worker]))
+        size = sum(cut.sizes(tried[0].workers[worker]))
         scripts.append(Task(worker, size, tuple(parts)))
     return scripts
 
@@ -362,15 +368,20 @@ def _assembled(
     ``imap_unordered``, whose order the check returns, the results arrive a chunk
     from each worker in turn, an order the placement allows."""
     __tracebackhide__ = True
-    values: list[Any] = [None] * len(items)
+    values: list[Any] = [None] * cut.items(plan.chunks)
     described: list[Outcome] = []
     for worker, (share, share_values) in enumerate(zip(plan.workers, row, strict=True)):
         if share_values is None:
             described.extend(done[worker][number].outcomes)
-        elif len(share) == cut.count:  # one worker ran every chunk, in order
+        elif len(share) == plan.chunks:  # one worker ran every chunk, in order
             values = share_values
+        elif cut.size == 1:  # a chunk's number is its item's
+            collections.deque(map(values.__setitem__, share, share_values), maxlen=0)
         else:
-            collections.deque(map(values.__setitem__, cut.jobs(share), share_values), maxlen=0)
+            done_here = 0
+            for chunk in map(cut.chunk, share):
+                values[chunk.start : chunk.stop] = share_values[done_here : done_here + len(chunk)]
+                done_here += len(chunk)
     arrived = (
         [
             job
@@ -398,9 +409,11 @@ def _first_difference(
     cut: _Cut,
     via: str,
 ) -> Finding | None:
-    """The first placement's difference from ``reference``, naming the placement."""
+    """The first placement's difference from ``reference`` (on the items it ran), naming
+    the placement."""
     for number, (plan, results) in enumerate(tried, 1):
-        finding = compare(reference, results, run, items, ordered=via != "imap_unordered")
+        expected = reference if plan is None else reference.leading(cut.items(plan.chunks))
+        finding = compare(expected, results, run, items, ordered=via != "imap_unordered")
         if finding is not None:
             if plan is None:
                 return finding
@@ -427,15 +440,23 @@ class _Cut:
     def count(self) -> int:
         return -(-self.total // self.size)
 
+    def leading(self, items: int) -> int:
+        """How many chunks hold the first ``items`` items: whole ones, at least two."""
+        return min(self.count, max(2, items // self.size))
+
+    def items(self, chunks: int) -> int:
+        """How many items the first ``chunks`` chunks hold."""
+        return min(chunks * self.size, self.total)
+
     def chunk(self, number: int) -> range:
         start = number * self.size
         return range(start, min(start + self.size, self.total))
 
     def jobs(self, numbers: Sequence[int]) -> Sequence[int]:
-        """The job numbers of chunks ``numbers``, in order: compact to send, and
-        nothing for a worker to build (one chunk: a range)."""
-        if len(numbers) == 1:
-            return self.chunk(numbers[0])
+        """The job numbers of chunks ``numbers`` (ascending), in order: compact to send,
+        and nothing for a worker to build (chunks in a row: a range)."""
+        if numbers[-1] - numbers[0] == len(numbers) - 1:  # in a row
+            return range(self.chunk(numbers[0]).start, self.chunk(numbers[-1]).stop)
         if self.size == 1:
             return array.array("q", numbers)
         return array.array("q", itertools.chain.from_iterable(map(self.chunk, numbers)))

@@ -250,11 +250,13 @@ def _items(runs: tuple[tuple[int, int], ...]) -> str:
     return " then ".join(shown)
 
 
-def _placement_lines(run: Run, advice: Advice) -> list[str]:
+def _placement_lines(run: Run, total: int, advice: Advice) -> list[str]:
     """Which worker ran which items, in what order, when the oracle chose it."""
     placement = run.placement
     if placement is None:
         return []
+    covered = sum(last - first + 1 for runs in placement.workers for first, last in runs)
+    part = f", on the first {covered} of {total} items" if covered < total else ""
     busy = [(w, runs) for w, runs in enumerate(placement.workers, 1) if runs]
     idle = [str(w) for w, runs in enumerate(placement.workers, 1) if not runs]
     ran = [f"worker {w} ran items {_items(runs)}" for w, runs in busy[:_WORKERS_SHOWN]]
@@ -264,7 +266,7 @@ def _placement_lines(run: Run, advice: Advice) -> list[str]:
         ran.append(f"idle: worker{'s' if len(idle) > 1 else ''} {', '.join(idle)}")
     lines = [
         f"  placement {placement.number} of {placement.count} under {run.method} "
-        f"({_PLACEMENT_KINDS[placement.kind]}): {'; '.join(ran)}"
+        f"({_PLACEMENT_KINDS[placement.kind]}{part}): {'; '.join(ran)}"
     ]
     if placement.number > 1:
         before, left = (
@@ -300,7 +302,7 @@ def _mismatch(finding: Mismatch, context: _Context) -> str:
         f"  index {finding.index} of {finding.total}, input: {short_repr(finding.item)}",
         f"    sequential: {_describe(finding.sequential)}",
         f"    parallel:   {_describe(finding.parallel)}",
-        *_placement_lines(run, context.advice),
+        *_placement_lines(run, finding.total, context.advice),
         *_verdict_lines(finding, context.verdicts),
     ]
     if isinstance(finding.parallel, Raised):
@@ -326,7 +328,7 @@ def _multiset(finding: MultisetMismatch, context: _Context) -> str:
                 lines.append(f"    {short_repr(value)}  (index {index}, input: {short_repr(item)})")
             if len(entries) > 5:
                 lines.append(f"    ... and {len(entries) - 5} more")
-    lines.extend(_placement_lines(run, context.advice))
+    lines.extend(_placement_lines(run, finding.total, context.advice))
     lines.extend(_verdict_lines(finding, context.verdicts))
     return "\n".join(lines)
 
