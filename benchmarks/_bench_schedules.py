@@ -16,8 +16,10 @@ import random
 import re
 import statistics
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal, NamedTuple
+
+from _work import busy
 
 import pytest_mpcheck
 from _schedule_targets import (
@@ -166,27 +168,6 @@ def _rate(outcomes: Sequence[Outcome]) -> float:
 
 def _median(values: Sequence[float]) -> str:
     return f"{statistics.median(values):.3f}" if values else "-"
-
-
-@contextlib.contextmanager
-def busy(workers: int) -> Iterator[None]:
-    """``workers`` processes spinning on the CPU while the block runs."""
-    ctx: Any = multiprocessing.get_context("spawn")
-    spinners = [ctx.Process(target=_spin, daemon=True) for _ in range(workers)]
-    for spinner in spinners:
-        spinner.start()
-    try:
-        yield
-    finally:
-        for spinner in spinners:
-            spinner.kill()
-            spinner.join()
-            spinner.close()
-
-
-def _spin() -> None:
-    while True:
-        pass
 
 
 def _witness(message: str) -> list[str]:

@@ -6,9 +6,13 @@ workers, which start a fresh interpreter, can unpickle it by reference.
 
 from __future__ import annotations
 
+import contextlib
+import multiprocessing
+from collections.abc import Iterator
 from typing import Any
 
 __all__ = [
+    "busy",
     "count_locked",
     "count_unlocked",
     "idle",
@@ -34,6 +38,27 @@ def count_locked(counter: Any, times: int = 100) -> None:
     for _ in range(times):
         with counter.get_lock():
             counter.value += 1
+
+
+@contextlib.contextmanager
+def busy(workers: int) -> Iterator[None]:
+    """``workers`` processes spinning on the CPU while the block runs."""
+    ctx: Any = multiprocessing.get_context("spawn")
+    spinners = [ctx.Process(target=_spin, daemon=True) for _ in range(workers)]
+    for spinner in spinners:
+        spinner.start()
+    try:
+        yield
+    finally:
+        for spinner in spinners:
+            spinner.kill()
+            spinner.join()
+            spinner.close()
+
+
+def _spin() -> None:
+    while True:
+        pass
 
 
 def idle() -> None:

@@ -1,0 +1,227 @@
+"""The benchmark run by ``bench_placement.py``; see that file for what it measures.
+
+Kept apart from the launcher so that the ``__main__`` module spawn children
+re-import stays as light as a user's script.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import functools
+import multiprocessing
+import os
+import platform
+import random
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+import accounts
+import ledger
+import price_base
+import price_index
+import scrabble
+import word_scores
+from _work import busy
+
+import pytest_mpcheck
+
+#: Targets of placement: every run caught, no false alarm, one seed one failure.
+TARGET_DETECTION = 1.0
+SAME_SEED = 20261201
+PROCESSES = 2
+
+PRICES = [120, 126, 117, 130, 134, 128, 141, 150]
+LEDGER = [
+    ("alice", 40),
+    ("alice", -15),
+    ("alice", 25),
+    ("alice", -10),
+    ("bob", 100),
+    ("bob", -30),
+    ("bob", 5),
+    ("bob", -20),
+    ("bob", 60),
+    ("carol", 70),
+    ("carol", -25),
+    ("carol", 10),
+]
+WORDS = ["apple", "brick", "cloud", "dwarf", "eagle", "fjord", "grape", "house", "ivory", "joker"]
+
+
+class Program(NamedTuple):
+    """A broken map and its twin: function, items and chunksize of each, and the reset
+    of the broken function's module state (a test process starts fresh)."""
+
+    name: str
+    broken: tuple[Callable[..., Any], Sequence[Any], int | None]
+    fixed: tuple[Callable[..., Any], Sequence[Any], int | None]
+    reset: Callable[[], None]
+    #: Whether one seed gives the same message: not for ids, which the allocator picks.
+    same_message: bool
+
+
+PROGRAMS = (
+    Program(
+        "first-item base",
+        (price_base.index, PRICES, None),
+        (functools.partial(price_index.index, PRICES[0]), PRICES, None),
+        price_base.forget_base,
+        True,
+    ),
+    Program(
+        "running balance",
+        (ledger.running_balance, LEDGER, 3),
+        (accounts.running_balances, accounts.by_account(LEDGER), 1),
+        ledger.close_books,
+        True,
+    ),
+    Program(
+        "id()-keyed cache",
+        (word_scores.score, WORDS, 1),
+        (scrabble.score, WORDS, 1),
+        word_scores.clear_cache,
+        False,
+    ),
+)
+
+
+class Outcome(NamedTuple):
+    """One call: the finding's class (None if it passed), seconds, the message."""
+
+    finding: str | None
+    seconds: float
+    message: str
+
+
+def plain(method: str, program: Program) -> Outcome:
+    """The broken map once in a fresh plain pool: 'detected' iff it differs from the
+    sequential run."""
+    func, items, chunksize = program.broken
+    program.reset()
+    started = time.perf_counter()
+    with multiprocessing.get_context(method).Pool(PROCESSES) as pool:
+        got = pool.map(func, items, chunksize)
+    seconds = time.perf_counter() - started
+    program.reset()
+    expected = list(map(func, items))
+    program.reset()
+    return Outcome(None if got == expected else "differs", seconds, "")
+
+
+def check(method: str, program: Program, fixed: bool, seed: int) -> Outcome:
+    """One ``assert_map_equal`` as a test makes it: fresh state, pools closed after."""
+    func, items, chunksize = program.fixed if fixed else program.broken
+    settings = dataclasses.replace(
+        pytest_mpcheck.active_settings(), seed=seed, start_methods=(method,)
+    )
+    program.reset()
+    started = time.perf_counter()
+    try:
+        pytest_mpcheck.MpCheck(settings).assert_map_equal(
+            func, items, processes=PROCESSES, chunksize=chunksize
+        )
+    except pytest_mpcheck.MpCheckError as exc:
+        return Outcome(type(exc).__name__, time.perf_counter() - started, str(exc))
+    finally:
+        pytest_mpcheck.close_pools()
+        program.reset()
+    return Outcome(None, time.perf_counter() - started, "")
+
+
+VARIANTS = ("plain", "check", "twin")
+
+
+def measure(
+    method: str, program: Program, runs: int, draw: random.Random
+) -> dict[str, list[Outcome]]:
+    """``runs`` of every variant, in a rotating order (the machine's load drifts)."""
+    calls: dict[str, Callable[[int], Outcome]] = {
+        "plain": lambda seed: plain(method, program),
+        "check": lambda seed: check(method, program, False, seed),
+        "twin": lambda seed: check(method, program, True, seed),
+    }
+    for name in VARIANTS:  # warm-up, not recorded: imports, the forkserver
+        calls[name](draw.randrange(2**32))
+    results: dict[str, list[Outcome]] = {name: [] for name in VARIANTS}
+    for run in range(runs):
+        seed = draw.randrange(2**32)
+        for offset in range(len(VARIANTS)):
+            name = VARIANTS[(run + offset) % len(VARIANTS)]
+            results[name].append(calls[name](seed))
+    return results
+
+
+def _rate(outcomes: Sequence[Outcome]) -> float:
+    return sum(outcome.finding is not None for outcome in outcomes) / len(outcomes)
+
+
+def _median(values: Sequence[float]) -> str:
+    return f"{statistics.median(values):.3f}" if values else "-"
+
+
+def _placement(message: str) -> list[str]:
+    """The lines of a failure that name the placement."""
+    return [line for line in message.splitlines() if line.lstrip().startswith("placement ")]
+
+
+def reproducible(method: str, program: Program) -> bool:
+    """Four checks with one seed, two beside busy processes, print one failure (for ids,
+    which the allocator picks: one placement)."""
+    outcomes = []
+    for loaded in (False, True, False, True):
+        with busy(2) if loaded else contextlib.nullcontext():
+            outcomes.append(check(method, program, False, SAME_SEED))
+    if any(outcome.finding is None for outcome in outcomes):
+        return False
+    seen = {
+        outcome.message if program.same_message else "\n".join(_placement(outcome.message))
+        for outcome in outcomes
+    }
+    return len(seen) == 1 and bool(_placement(outcomes[0].message))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    offered = pytest_mpcheck.available_start_methods()
+    parser = argparse.ArgumentParser(description="Placement against the pool's own.")
+    parser.add_argument("--runs", type=int, default=50, help="runs per program and method (50)")
+    parser.add_argument("--methods", default=",".join(offered), help="start methods to run")
+    parser.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
+    args = parser.parse_args(argv)
+    if args.runs < 1:
+        parser.error("--runs must be >= 1")
+    methods = tuple(m for m in args.methods.split(",") if m in offered)
+    load = ", ".join(f"{v:.2f}" for v in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
+    print(
+        f"pytest-mpcheck {pytest_mpcheck.__version__} placement benchmark, {args.runs} runs per "
+        f"program and start method, {PROCESSES} processes; Python {platform.python_version()} "
+        f"on {platform.system()}, {os.cpu_count()} CPUs, load average {load}"
+    )
+    draw = random.Random()
+    ok = True
+    for method in methods:
+        print(f"\n{method}")
+        print(
+            f"  {'program':<18} {'detected: plain pool':>20} {'check':>6}  "
+            f"{'false alarms':>12}  {'time to failure (s)':>19}  {'call on twin (s)':>16}  "
+            "one seed, one failure"
+        )
+        for program in PROGRAMS:
+            results = measure(method, program, args.runs, draw)
+            failures = [o.seconds for o in results["check"] if o.finding is not None]
+            alarms = [o for o in results["twin"] if o.finding is not None]
+            same = reproducible(method, program)
+            print(
+                f"  {program.name:<18} {_rate(results['plain']):>20.0%} "
+                f"{_rate(results['check']):>6.0%}  {len(alarms):>12}  "
+                f"{_median(failures):>19}  {_median([o.seconds for o in results['twin']]):>16}  "
+                f"{'yes' if same else 'NO'}"
+            )
+            for outcome in alarms:
+                print(f"    false alarm: {outcome.message.splitlines()[0]}")
+            ok &= _rate(results["check"]) >= TARGET_DETECTION and not alarms and same
+    print(f"\ntargets {'met' if ok else 'MISSED'}")
+    return 0 if ok or not args.check else 1
