@@ -285,18 +285,21 @@ class Schedule:
             return 0
         return self._dispatch(label, state)
 
-    def _until(self, step: int, chosen: int) -> int:
+    def _until(self, step: int, chosen: int, ready: int) -> int:
         """The first step after ``step`` at which the plan may choose other than letting
         ``chosen`` go on: its next override, or under PCT its next change point (every
-        step if another process has a higher priority)."""
+        step if another of the ``ready`` processes has a higher priority).  A process
+        that becomes ready later (a lock it waits for given back, a process back from
+        running free) ends the span itself."""
         head, plan = self._head, self._plan
         index = head[_NEXT_OVERRIDE]
         until = plan[2 * index] if index < head[_OVERRIDES] else _FOREVER
         if head[_PRIORITIES]:
             base = _HEADER + _PRIORITY
             mine = head[base + _PER_PROCESS * chosen]
+            others = ready & ~(1 << (chosen - 1))
             for label in range(1, self.processes + 1):
-                if label != chosen and head[base + _PER_PROCESS * label] > mine:
+                if others >> (label - 1) & 1 and head[base + _PER_PROCESS * label] > mine:
                     return step + 1
             for index in range(head[_CHANGES]):
                 change = plan[2 * MAX_OVERRIDES + index]
@@ -324,7 +327,7 @@ class Schedule:
         head[_DIGEST] = (head[_DIGEST] * 131 + chosen * 8 + current) % _DIGEST_MOD
         head[_TURN] = chosen
         if chosen:
-            head[_UNTIL] = self._until(step, chosen)
+            head[_UNTIL] = self._until(step, chosen, ready)
             if chosen != current:
                 head[_SPIN] = 0
         if chosen and chosen == current:
