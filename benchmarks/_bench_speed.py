@@ -124,25 +124,40 @@ def stress_call(methods: Sequence[str], seed: int) -> float:
     return time.perf_counter() - start
 
 
-def start_join(method: str, target: Callable[..., None], args: tuple[Any, ...]) -> float:
+def start_ready(method: str, target: Callable[..., None], args: tuple[Any, ...]) -> float:
+    """Seconds from ``start()`` until the process says it is ready (its target ran
+    ``args``' set-up and wrote to the pipe it gets first); its exit is not counted."""
     ctx: Any = multiprocessing.get_context(method)
+    theirs, ours = ctx.Pipe(False)
     start = time.perf_counter()
-    process = ctx.Process(target=target, args=args)
+    process = ctx.Process(target=target, args=(ours, *args))
     process.start()
-    process.join()
+    ready = theirs.poll(60)
     seconds = time.perf_counter() - start
-    if process.exitcode != 0:
-        raise RuntimeError(f"{method} probe exited with {process.exitcode}")
+    process.join(60)
+    theirs.close()
+    ours.close()
+    if not ready or process.exitcode != 0:
+        if process.exitcode is None:
+            process.kill()
+            process.join()
+        raise RuntimeError(f"{method} probe: ready {ready}, exit code {process.exitcode}")
     process.close()
     return seconds
 
 
 def member_payload() -> tuple[Any, ...]:
-    """What a stress member receives besides its pipe and barrier, as ``stress`` builds it."""
+    """What a stress member receives besides its pipe and barrier, as ``stress`` builds it
+    for the default, controlled schedule."""
+    import functools
+
     from pytest_mpcheck._checks.stress import member_hooks
     from pytest_mpcheck._engine.worker import member
+    from pytest_mpcheck._trace.schedule import Schedule, start_controlled_round
+    from pytest_mpcheck._trace.waits import WaitTable
 
-    prepare, adopt = member_hooks(0)
+    adopt = member_hooks(0)[1]
+    prepare = functools.partial(start_controlled_round, Schedule(PROCESSES), 0, WaitTable(PROCESSES))
     return (prepare, adopt, pytest_mpcheck.Value("i", 0), member)
 
 
@@ -201,8 +216,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for method in (m for m in offered if m != "fork"):
             bare, member = [], []
             for _ in range(args.repeat * 2):
-                bare.append(start_join(method, idle, ()))
-                member.append(start_join(method, member_start, payload))
+                bare.append(start_ready(method, idle, ()))
+                member.append(start_ready(method, member_start, payload))
             bare_ms, member_ms = statistics.median(bare) * 1000, statistics.median(member) * 1000
             extra = member_ms - bare_ms
             met = extra <= TARGET_MEMBER_MS

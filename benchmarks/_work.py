@@ -61,14 +61,17 @@ def _spin() -> None:
         pass
 
 
-def idle() -> None:
-    """A bare process's work: nothing."""
+def idle(ready: Any) -> None:
+    """A bare process's work: nothing but saying it is ready."""
+    ready.send_bytes(b"")
 
 
-def member_start(prepare: Any, adopt: Any, *payload: Any) -> None:
-    """A stress member's start: it has unpickled what the crew sends, and prepares a round."""
+def member_start(ready: Any, prepare: Any, adopt: Any, *payload: Any) -> None:
+    """A stress member's start: it has unpickled what the crew sends, and prepares a round;
+    then it says it is ready."""
     adopt()
     prepare(1, 0)
+    ready.send_bytes(b"")
 
 
 def stress_prepare_quiet(seed: int, label: int, round_number: int, **options: Any) -> None:
