@@ -157,7 +157,9 @@ def member_payload() -> tuple[Any, ...]:
     from pytest_mpcheck._trace.waits import WaitTable
 
     adopt = member_hooks(0)[1]
-    prepare = functools.partial(start_controlled_round, Schedule(PROCESSES), 0, WaitTable(PROCESSES))
+    prepare = functools.partial(
+        start_controlled_round, Schedule(PROCESSES), 0, WaitTable(PROCESSES)
+    )
     return (prepare, adopt, pytest_mpcheck.Value("i", 0), member)
 
 
