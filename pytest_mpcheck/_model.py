@@ -368,6 +368,9 @@ class StressRun:
     replay: str | None = None
     #: Why the failing round was not fully controlled ("" when it was).
     uncontrolled: str = ""
+    #: The processes that ran alone in the failing schedule, each from its start to
+    #: its end: the failure comes from how the others interleaved.
+    alone: tuple[int, ...] = ()
 
     @property
     def in_block(self) -> bool:

@@ -3,9 +3,11 @@ replay token's text: pure functions over hand-made round logs."""
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
-from pytest_mpcheck._checks.explore import Explorer, explicit, shrink
+from pytest_mpcheck._checks.explore import Explorer, alone, explicit, shrink
 from pytest_mpcheck._model import ReplayToken
 from pytest_mpcheck._trace.schedule import MAX_CHANGES, Plan, RoundLog
 
@@ -99,3 +101,24 @@ def test_a_replay_token_round_trips_and_garbage_says_what_it_is() -> None:
     for bad in ("", "2abc", "1!!!", text[:-4], "1" + "A" * 12):
         with pytest.raises(ValueError, match="is not a replay token"):
             ReplayToken.decode(bad)
+
+
+def _runs(*order: int) -> RoundLog:
+    """A round in which the processes ran in ``order``, one label per step."""
+    steps = [(0, order[0], 0b1111)]
+    steps += [(current, chosen, 0b1111) for current, chosen in itertools.pairwise(order)]
+    return _log(steps)
+
+
+def test_the_processes_that_ran_alone_are_those_whose_span_no_other_touched() -> None:
+    # 4 ran first, then 1, then 2 was switched away from for 3, and came back.
+    log = _runs(4, 4, 1, 1, 2, 3, 3, 2, 2)
+    assert alone(log, 4) == (1, 4)
+
+
+def test_no_process_ran_alone_when_all_interleaved_or_one_is_left() -> None:
+    assert alone(_runs(1, 2, 3, 4, 1, 2, 3, 4), 4) == ()
+    # 1 and 4 ran alone, and so did 3 (after 2): nothing interleaved at all.
+    assert alone(_runs(1, 2, 2, 3, 4), 4) == ()
+    stalled = _runs(4, 1, 2, 3, 2)._replace(stalled=(3,))
+    assert alone(stalled, 4) == ()

@@ -640,3 +640,14 @@ def test_a_controlled_failure_says_what_was_not_controlled() -> None:
     )
     _, text = format_finding(TargetRaised(STRESS, 0, 1, "ValueError: x", ""))
     assert "replay" not in text
+
+
+def test_a_controlled_failure_names_the_processes_that_ran_alone() -> None:
+    run = dataclasses.replace(CONTROLLED, processes=5, alone=(1, 4, 5))
+    _, text = format_finding(TargetRaised(run, 0, 1, "ValueError: x", ""))
+    assert (
+        "  processes 1, 4 and 5 ran alone, each from its start to its end: the failure comes "
+        "from how processes 2 and 3 interleaved"
+    ) in text.splitlines()
+    _, text = format_finding(TargetRaised(CONTROLLED, 0, 1, "ValueError: x", ""))
+    assert "ran alone" not in text

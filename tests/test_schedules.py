@@ -94,6 +94,24 @@ def test_one_seed_gives_one_failure(method: str) -> None:
     assert len(messages) == 1, messages
 
 
+@pytest.mark.usefixtures("pools")
+@pytest.mark.parametrize("method", METHODS)
+def test_a_witness_names_the_processes_that_ran_alone(method: str) -> None:
+    with pytest.raises(pytest_mpcheck.LostUpdateError) as failure:
+        _checker(method).stress(add_unlocked, pytest_mpcheck.Value("i", 0), processes=4)
+    found = re.search(
+        r"processes (\d) and (\d) ran alone, each from its start to its end: the failure "
+        r"comes from how processes (\d) and (\d) interleaved",
+        str(failure.value),
+    )
+    assert found is not None, str(failure.value)
+    assert sorted(found.groups()) == ["1", "2", "3", "4"]
+    # With two processes both are in the interleaving: nothing ran alone.
+    with pytest.raises(pytest_mpcheck.LostUpdateError) as pair:
+        _checker(method).stress(add_unlocked, pytest_mpcheck.Value("i", 0), processes=2)
+    assert "ran alone" not in str(pair.value)
+
+
 def _token(message: str) -> str:
     found = re.search(r"--mp-replay=(\S+)", message)
     assert found is not None, message

@@ -15,7 +15,9 @@ Per start method, one schedule per round, all of it from the seed:
 
 A failing schedule is written as the choices that differ from the default one
 and shrunk by dropping them one at a time while the same failure remains, so
-that the witness shows the few switches that matter.
+that the witness shows the few switches that matter.  With few switches, few
+processes are involved: the others run alone, each from its start to its end,
+and the witness says so (``alone``).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from collections.abc import Callable
 
 from pytest_mpcheck._trace.schedule import LOG, MASKED, MAX_CHANGES, MAX_OVERRIDES, Plan, RoundLog
 
-__all__ = ["BOUND", "DEPTH", "Explorer", "explicit", "shrink"]
+__all__ = ["BOUND", "DEPTH", "Explorer", "alone", "explicit", "shrink"]
 
 #: Most preemptions the systematic schedules have.
 BOUND = 2
@@ -151,3 +153,24 @@ def shrink(plan: Plan, fails: Callable[[Plan], bool], budget: int) -> Plan:
         if fails(trial):
             kept = list(trial.overrides)
     return Plan(tuple(kept))
+
+
+def alone(log: RoundLog, processes: int) -> tuple[int, ...]:
+    """The processes that ran alone in a round: from its first step to its last no other
+    process ran, and it ran in no other's span.  Only when at least two others did
+    not: the failure of such a round comes from how those others interleaved.  Empty
+    when the log does not hold every point or a process ran outside control."""
+    if log.steps > LOG or log.stalled:
+        return ()
+    spans: dict[int, list[int]] = {}  # label: [first step, last step]
+    for step, (_, chosen, _) in enumerate(log.choices):
+        if chosen:
+            spans.setdefault(chosen, [step, step])[1] = step
+    by_themselves = tuple(
+        label
+        for label, (first, last) in sorted(spans.items())
+        if all(
+            last < start or end < first for other, (start, end) in spans.items() if other != label
+        )
+    )
+    return by_themselves if processes - len(by_themselves) >= 2 else ()

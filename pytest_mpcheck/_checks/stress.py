@@ -25,7 +25,7 @@ from multiprocessing import synchronize
 from typing import Any
 
 from pytest_mpcheck._checks.deadlocks import deadlock, order_cycle
-from pytest_mpcheck._checks.explore import Explorer, explicit, shrink
+from pytest_mpcheck._checks.explore import Explorer, alone, explicit, shrink
 from pytest_mpcheck._checks.pickling import describe_object, find_problem
 from pytest_mpcheck._checks.races import RoundRaces, analyze, shortfall, worst_loss
 from pytest_mpcheck._checks.reach import DEPTH, ITEMS, Reach, entries, reach
@@ -651,7 +651,12 @@ class _Controlled:
         if failed.potential is not None and failed.failure == ("potential deadlock",):
             # Many rounds' lock orders, not one schedule: the seed reproduces it, no token.
             return failed.potential
-        run = dataclasses.replace(run, replay=token.encode(), uncontrolled=uncontrolled)
+        run = dataclasses.replace(
+            run,
+            replay=token.encode(),
+            uncontrolled=uncontrolled,
+            alone=alone(log, run.processes),
+        )
         if failed.deadlocked is not None:
             return dataclasses.replace(failed.deadlocked, run=run)
         if failed.raised is not None:

@@ -497,6 +497,13 @@ def _stress_context(run: StressRun) -> str:
     )
 
 
+def _processes(labels: Sequence[int]) -> str:
+    """``process 1``, ``processes 1 and 4``, ``processes 1, 3 and 4``."""
+    if len(labels) == 1:
+        return f"process {labels[0]}"
+    return f"processes {', '.join(map(str, labels[:-1]))} and {labels[-1]}"
+
+
 def _rerun(run: StressRun, context: _Context) -> list[str]:
     """How to see the failure again: the replay of a controlled schedule (best-effort
     where a process ran outside control), else the seed."""
@@ -507,7 +514,14 @@ def _rerun(run: StressRun, context: _Context) -> list[str]:
             else ""
         )
         return [f"  {context.advice.rerun(run.seed, run.method)}{why}"]
-    lines = [f"  replay: {context.advice.replay(run.replay, run.method)}"]
+    lines = []
+    if run.alone:
+        others = [label for label in range(1, run.processes + 1) if label not in run.alone]
+        lines.append(
+            f"  {_processes(run.alone)} ran alone, each from its start to its end: the "
+            f"failure comes from how {_processes(others)} interleaved"
+        )
+    lines.append(f"  replay: {context.advice.replay(run.replay, run.method)}")
     if run.uncontrolled:
         lines.append(
             f"  not fully controlled: {run.uncontrolled}; what a process does outside "
