@@ -14,7 +14,6 @@ import multiprocessing
 import os
 import platform
 import random
-import statistics
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
@@ -25,6 +24,7 @@ import price_base
 import price_index
 import scrabble
 import word_scores
+from _runs import Outcome, median, rate, rotate
 from _work import busy
 
 import pytest_mpcheck
@@ -89,14 +89,6 @@ PROGRAMS = (
 )
 
 
-class Outcome(NamedTuple):
-    """One call: the finding's class (None if it passed), seconds, the message."""
-
-    finding: str | None
-    seconds: float
-    message: str
-
-
 def plain(method: str, program: Program) -> Outcome:
     """The broken map once in a fresh plain pool: 'detected' iff it differs from the
     sequential run."""
@@ -132,9 +124,6 @@ def check(method: str, program: Program, fixed: bool, seed: int) -> Outcome:
     return Outcome(None, time.perf_counter() - started, "")
 
 
-VARIANTS = ("plain", "check", "twin")
-
-
 def measure(
     method: str, program: Program, runs: int, draw: random.Random
 ) -> dict[str, list[Outcome]]:
@@ -144,23 +133,7 @@ def measure(
         "check": lambda seed: check(method, program, False, seed),
         "twin": lambda seed: check(method, program, True, seed),
     }
-    for name in VARIANTS:  # warm-up, not recorded: imports, the forkserver
-        calls[name](draw.randrange(2**32))
-    results: dict[str, list[Outcome]] = {name: [] for name in VARIANTS}
-    for run in range(runs):
-        seed = draw.randrange(2**32)
-        for offset in range(len(VARIANTS)):
-            name = VARIANTS[(run + offset) % len(VARIANTS)]
-            results[name].append(calls[name](seed))
-    return results
-
-
-def _rate(outcomes: Sequence[Outcome]) -> float:
-    return sum(outcome.finding is not None for outcome in outcomes) / len(outcomes)
-
-
-def _median(values: Sequence[float]) -> str:
-    return f"{statistics.median(values):.3f}" if values else "-"
+    return rotate(calls, runs, draw)
 
 
 def _placement(message: str) -> list[str]:
@@ -215,13 +188,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             alarms = [o for o in results["twin"] if o.finding is not None]
             same = reproducible(method, program)
             print(
-                f"  {program.name:<18} {_rate(results['plain']):>20.0%} "
-                f"{_rate(results['check']):>6.0%}  {len(alarms):>12}  "
-                f"{_median(failures):>19}  {_median([o.seconds for o in results['twin']]):>16}  "
+                f"  {program.name:<18} {rate(results['plain']):>20.0%} "
+                f"{rate(results['check']):>6.0%}  {len(alarms):>12}  "
+                f"{median(failures):>19}  {median([o.seconds for o in results['twin']]):>16}  "
                 f"{'yes' if same else 'NO'}"
             )
             for outcome in alarms:
                 print(f"    false alarm: {outcome.message.splitlines()[0]}")
-            ok &= _rate(results["check"]) >= TARGET_DETECTION and not alarms and same
+            ok &= rate(results["check"]) >= TARGET_DETECTION and not alarms and same
     print(f"\ntargets {'met' if ok else 'MISSED'}")
     return 0 if ok or not args.check else 1

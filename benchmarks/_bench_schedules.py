@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, Literal, NamedTuple
 
+from _runs import Outcome, median, rate, rotate
 from _work import busy
 
 import pytest_mpcheck
@@ -87,14 +88,6 @@ PROGRAMS = (
 )
 
 
-class Outcome(NamedTuple):
-    """One call: the finding's class (None if it passed), seconds, the message."""
-
-    finding: str | None
-    seconds: float
-    message: str
-
-
 def plain(method: str, program: Program) -> Outcome:
     """The broken program once, in plain processes: 'detected' iff its expectation fails
     or it hangs (then its processes are killed)."""
@@ -137,9 +130,6 @@ def stress(
     return Outcome(None, time.perf_counter() - started, "")
 
 
-VARIANTS = ("plain", "free", "controlled", "free twin", "controlled twin")
-
-
 def measure(
     method: str, program: Program, runs: int, draw: random.Random
 ) -> dict[str, list[Outcome]]:
@@ -151,23 +141,7 @@ def measure(
         "free twin": lambda seed: stress(method, program, program.fixed, "free", seed),
         "controlled twin": lambda seed: stress(method, program, program.fixed, "controlled", seed),
     }
-    for name in VARIANTS:  # warm-up, not recorded: imports, the forkserver
-        calls[name](draw.randrange(2**32))
-    results: dict[str, list[Outcome]] = {name: [] for name in VARIANTS}
-    for run in range(runs):
-        seed = draw.randrange(2**32)
-        for offset in range(len(VARIANTS)):
-            name = VARIANTS[(run + offset) % len(VARIANTS)]
-            results[name].append(calls[name](seed))
-    return results
-
-
-def _rate(outcomes: Sequence[Outcome]) -> float:
-    return sum(outcome.finding is not None for outcome in outcomes) / len(outcomes)
-
-
-def _median(values: Sequence[float]) -> str:
-    return f"{statistics.median(values):.3f}" if values else "-"
+    return rotate(calls, runs, draw)
 
 
 def _witness(message: str) -> list[str]:
@@ -242,22 +216,22 @@ def main(argv: Sequence[str] | None = None) -> int:
                 }
                 twins = {name: [o.seconds for o in results[f"{name} twin"]] for name in failures}
                 print(
-                    f"  {program.name:<22} {_rate(results['plain']):>15.0%} "
-                    f"{_rate(results['free']):>6.0%} {_rate(results['controlled']):>10.0%}  "
+                    f"  {program.name:<22} {rate(results['plain']):>15.0%} "
+                    f"{rate(results['free']):>6.0%} {rate(results['controlled']):>10.0%}  "
                     f"{sum(o.finding is not None for o in results['free twin']):>18} "
                     f"{sum(o.finding is not None for o in results['controlled twin']):>10}  "
-                    f"{_median(failures['free']):>25} {_median(failures['controlled']):>10}  "
-                    f"{_median(twins['free']):>22} {_median(twins['controlled']):>10}"
+                    f"{median(failures['free']):>25} {median(failures['controlled']):>10}  "
+                    f"{median(twins['free']):>22} {median(twins['controlled']):>10}"
                 )
-                met = _rate(results["controlled"]) >= TARGET_DETECTION and not any(
+                met = rate(results["controlled"]) >= TARGET_DETECTION and not any(
                     o.finding for o in results["controlled twin"]
                 )
                 if program.broken is add_unlocked and method == "fork":
-                    median = statistics.median(failures["controlled"] or [float("inf")])
-                    met &= median <= TARGET_COUNTER_FAILURE_SECONDS
+                    middle = statistics.median(failures["controlled"] or [float("inf")])
+                    met &= middle <= TARGET_COUNTER_FAILURE_SECONDS
                     print(
                         f"    unlocked counter under fork: median time to failure "
-                        f"{median:.3f} s, target <= {TARGET_COUNTER_FAILURE_SECONDS} s"
+                        f"{middle:.3f} s, target <= {TARGET_COUNTER_FAILURE_SECONDS} s"
                     )
                 for outcome in results["controlled twin"]:
                     if outcome.finding:
