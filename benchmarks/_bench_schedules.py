@@ -6,12 +6,9 @@ re-import stays as light as a user's script.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import dataclasses
 import multiprocessing
-import os
-import platform
 import random
 import re
 import statistics
@@ -19,7 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, Literal, NamedTuple
 
-from _runs import Outcome, median, rate, rotate
+from _runs import Outcome, machine, median, options, rate, rotate
 from _work import busy
 
 import pytest_mpcheck
@@ -181,20 +178,11 @@ def reproducible(method: str, program: Program) -> tuple[bool, int | None, str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    offered = pytest_mpcheck.available_start_methods()
-    parser = argparse.ArgumentParser(description="Controlled against free schedules.")
-    parser.add_argument("--runs", type=int, default=50, help="runs per program and method (50)")
-    parser.add_argument("--methods", default=",".join(offered), help="start methods to run")
-    parser.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
-    args = parser.parse_args(argv)
-    if args.runs < 1:
-        parser.error("--runs must be >= 1")
-    methods = tuple(m for m in args.methods.split(",") if m in offered)
-    load = ", ".join(f"{v:.2f}" for v in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
+    args = options("Controlled against free schedules.", argv)
+    methods = args.methods
     print(
         f"pytest-mpcheck {pytest_mpcheck.__version__} schedules benchmark, {args.runs} runs per "
-        f"program and start method; Python {platform.python_version()} on "
-        f"{platform.system()}, {os.cpu_count()} CPUs, load average {load}"
+        f"program and start method; {machine()}"
     )
     draw = random.Random()
     ok = True

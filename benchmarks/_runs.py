@@ -6,12 +6,48 @@ the variants run in a rotating order, because the machine's load drifts.
 
 from __future__ import annotations
 
+import argparse
+import os
+import platform
 import random
 import statistics
 from collections.abc import Callable, Mapping, Sequence
 from typing import NamedTuple
 
-__all__ = ["Outcome", "median", "rate", "rotate"]
+import pytest_mpcheck
+
+__all__ = ["Options", "Outcome", "machine", "median", "options", "rate", "rotate"]
+
+
+class Options(NamedTuple):
+    """What a counting benchmark was asked: runs per cell, start methods, exit 1 on a miss."""
+
+    runs: int
+    methods: tuple[str, ...]
+    check: bool
+
+
+def options(description: str, argv: Sequence[str] | None) -> Options:
+    """The command line of a counting benchmark."""
+    offered = pytest_mpcheck.available_start_methods()
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--runs", type=int, default=50, help="runs per program and method (50)")
+    parser.add_argument("--methods", default=",".join(offered), help="start methods to run")
+    parser.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
+    args = parser.parse_args(argv)
+    if args.runs < 1:
+        parser.error("--runs must be >= 1")
+    methods = tuple(m for m in args.methods.split(",") if m in offered)
+    return Options(args.runs, methods, args.check)
+
+
+def machine() -> str:
+    """The Python, the system, its CPUs and its load: what the figures depend on."""
+    load = ", ".join(f"{v:.2f}" for v in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
+    return (
+        f"Python {platform.python_version()} on {platform.system()}, {os.cpu_count()} CPUs, "
+        f"load average {load}"
+    )
 
 
 class Outcome(NamedTuple):
