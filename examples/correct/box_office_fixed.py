@@ -1,4 +1,5 @@
-"""The check and the act under one holding of the lock; the data before the flag."""
+"""The check and the act under one holding of the lock; the data before the flag; a seat
+moved between sections in one holding."""
 
 from __future__ import annotations
 
@@ -20,3 +21,12 @@ def publish(roles, flag, data, got):
         flag.value = 1
     elif flag.value:
         got.value = data.value
+
+
+def move_seat(sections, miscounted):
+    with sections.get_lock():
+        sections[0] -= 1
+        sections[1] += 1
+    with sections.get_lock():
+        if sections[0] + sections[1] != 10:
+            miscounted.value = 1

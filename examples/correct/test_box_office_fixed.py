@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from box_office_fixed import buy, publish
+from box_office_fixed import buy, move_seat, publish
 
 
 def test_last_ticket(mpcheck):
@@ -14,3 +14,8 @@ def test_publication(mpcheck):
     roles, flag, data = mpcheck.Value("i", 0), mpcheck.Value("i", 0), mpcheck.Value("i", 0)
     got = mpcheck.Value("i", 42)
     mpcheck.stress(publish, roles, flag, data, got, processes=2, expect=lambda: got.value == 42)
+
+
+def test_seat_move(mpcheck):
+    sections, miscount = mpcheck.Array("i", [10, 0]), mpcheck.Value("i", 0)
+    mpcheck.stress(move_seat, sections, miscount, processes=2, expect=lambda: not miscount.value)
