@@ -44,6 +44,24 @@ def add_once_locked(counter: Any) -> None:
         counter.value += 1
 
 
+def add_in_a_child(counter: Any, exitcode: int = 0) -> None:
+    """One locked increment, made by a process this one starts (which exits with
+    ``exitcode`` instead, when it is not 0)."""
+    child = multiprocessing.get_context("fork").Process(
+        target=_add_or_exit, args=(counter, exitcode)
+    )
+    child.start()
+    child.join()
+    if child.exitcode != 0:
+        raise RuntimeError(f"the child process exited with {child.exitcode}")
+
+
+def _add_or_exit(counter: Any, exitcode: int) -> None:
+    if exitcode:
+        os._exit(exitcode)
+    add_once_locked(counter)
+
+
 def add_under(counter: Any, guard: Any, times: int = 10) -> None:
     """Increments under ``guard``: any lock-like object with ``__enter__``/``__exit__``."""
     for _ in range(times):

@@ -23,6 +23,7 @@ from _stress_targets import (
     add_boxed,
     add_boxed_locked,
     add_boxed_under_its_lock,
+    add_in_a_child,
     add_locked,
     add_once,
     add_once_locked,
@@ -281,6 +282,33 @@ def test_one_locked_increment_per_process_passes_in_every_run(method: str) -> No
             start_methods=method,
             expect=lambda counter=counter: counter.value == 2,
         )
+
+
+@pytest.mark.usefixtures("pools")
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("schedule", ["controlled", "free"])
+def test_a_target_may_start_processes_of_its_own(method: str, schedule: str) -> None:
+    counter = pytest_mpcheck.Value("i", 0)
+    pytest_mpcheck.stress(
+        add_in_a_child,
+        counter,
+        processes=2,
+        rounds=3,
+        start_methods=method,
+        schedule=schedule,
+        expect=lambda: counter.value == 2,
+    )
+    with pytest.raises(pytest_mpcheck.TargetError, match="the child process exited with 3"):
+        pytest_mpcheck.stress(
+            add_in_a_child,
+            counter,
+            3,
+            processes=2,
+            rounds=3,
+            start_methods=method,
+            schedule=schedule,
+        )
+    assert multiprocessing.active_children() == []
 
 
 @pytest.mark.usefixtures("pools")

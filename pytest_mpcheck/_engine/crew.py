@@ -73,8 +73,9 @@ class Crew:
                             self._watch.stack_dir.path,
                             adopt,
                         ),
+                        # Not daemonic, as a plain Process: the target may start processes
+                        # of its own.  ``close`` stops every member and what it left.
                         name=f"mpcheck-stress-{label}",
-                        daemon=True,
                     )
                     try:
                         member.start()
