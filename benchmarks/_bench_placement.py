@@ -21,8 +21,9 @@ import price_base
 import price_index
 import scrabble
 import word_scores
-from _runs import Outcome, machine, median, options, rate, rotate
+from _runs import Outcome, machine, median, options, rate, rotate, timed
 from _work import busy
+from test_self_contained_tasks import LEDGER, PRICES, WORDS  # the guide's data
 
 import pytest_mpcheck
 
@@ -30,23 +31,6 @@ import pytest_mpcheck
 TARGET_DETECTION = 1.0
 SAME_SEED = 20261201
 PROCESSES = 2
-
-PRICES = [120, 126, 117, 130, 134, 128, 141, 150]
-LEDGER = [
-    ("alice", 40),
-    ("alice", -15),
-    ("alice", 25),
-    ("alice", -10),
-    ("bob", 100),
-    ("bob", -30),
-    ("bob", 5),
-    ("bob", -20),
-    ("bob", 60),
-    ("carol", 70),
-    ("carol", -25),
-    ("carol", 10),
-]
-WORDS = ["apple", "brick", "cloud", "dwarf", "eagle", "fjord", "grape", "house", "ivory", "joker"]
 
 
 class Program(NamedTuple):
@@ -108,17 +92,15 @@ def check(method: str, program: Program, fixed: bool, seed: int) -> Outcome:
         pytest_mpcheck.active_settings(), seed=seed, start_methods=(method,)
     )
     program.reset()
-    started = time.perf_counter()
     try:
-        pytest_mpcheck.MpCheck(settings).assert_map_equal(
-            func, items, processes=PROCESSES, chunksize=chunksize
+        return timed(
+            lambda: pytest_mpcheck.MpCheck(settings).assert_map_equal(
+                func, items, processes=PROCESSES, chunksize=chunksize
+            )
         )
-    except pytest_mpcheck.MpCheckError as exc:
-        return Outcome(type(exc).__name__, time.perf_counter() - started, str(exc))
     finally:
         pytest_mpcheck.close_pools()
         program.reset()
-    return Outcome(None, time.perf_counter() - started, "")
 
 
 def measure(

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, Literal, NamedTuple
 
-from _runs import Outcome, machine, median, options, rate, rotate
+from _runs import Outcome, machine, median, options, rate, rotate, timed
 from _work import busy
 
 import pytest_mpcheck
@@ -119,12 +119,7 @@ def stress(
     )
     check = pytest_mpcheck.MpCheck(settings)
     args, expect = program.make(check.Value, check.Array, check.Lock)
-    started = time.perf_counter()
-    try:
-        check.stress(target, *args, processes=program.processes, expect=expect)
-    except pytest_mpcheck.MpCheckError as exc:
-        return Outcome(type(exc).__name__, time.perf_counter() - started, str(exc))
-    return Outcome(None, time.perf_counter() - started, "")
+    return timed(lambda: check.stress(target, *args, processes=program.processes, expect=expect))
 
 
 def measure(

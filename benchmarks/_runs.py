@@ -11,12 +11,13 @@ import os
 import platform
 import random
 import statistics
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import NamedTuple
 
 import pytest_mpcheck
 
-__all__ = ["Options", "Outcome", "machine", "median", "options", "rate", "rotate"]
+__all__ = ["Options", "Outcome", "machine", "median", "options", "rate", "rotate", "timed"]
 
 
 class Options(NamedTuple):
@@ -56,6 +57,16 @@ class Outcome(NamedTuple):
     finding: str | None
     seconds: float
     message: str
+
+
+def timed(check: Callable[[], object]) -> Outcome:
+    """One call of a check, timed: the ``MpCheckError`` it raised, if any, is its finding."""
+    started = time.perf_counter()
+    try:
+        check()
+    except pytest_mpcheck.MpCheckError as exc:
+        return Outcome(type(exc).__name__, time.perf_counter() - started, str(exc))
+    return Outcome(None, time.perf_counter() - started, "")
 
 
 def rotate(

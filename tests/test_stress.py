@@ -289,25 +289,15 @@ def test_one_locked_increment_per_process_passes_in_every_run(method: str) -> No
 @pytest.mark.parametrize("schedule", ["controlled", "free"])
 def test_a_target_may_start_processes_of_its_own(method: str, schedule: str) -> None:
     counter = pytest_mpcheck.Value("i", 0)
-    pytest_mpcheck.stress(
-        add_in_a_child,
-        counter,
-        processes=2,
-        rounds=3,
-        start_methods=method,
-        schedule=schedule,
-        expect=lambda: counter.value == 2,
-    )
+    options: dict[str, Any] = {
+        "processes": 2,
+        "rounds": 3,
+        "start_methods": method,
+        "schedule": schedule,
+    }
+    pytest_mpcheck.stress(add_in_a_child, counter, expect=lambda: counter.value == 2, **options)
     with pytest.raises(pytest_mpcheck.TargetError, match="the child process exited with 3"):
-        pytest_mpcheck.stress(
-            add_in_a_child,
-            counter,
-            3,
-            processes=2,
-            rounds=3,
-            start_methods=method,
-            schedule=schedule,
-        )
+        pytest_mpcheck.stress(add_in_a_child, counter, 3, **options)
     assert multiprocessing.active_children() == []
 
 
