@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 
 from pytest_mpcheck._trace.codec import READ, WRITE
 from pytest_mpcheck._trace.locks import BOOK, LOCK_CONTEXT, register_own_lock
-from pytest_mpcheck._trace.policy import acquiring, current, released
+from pytest_mpcheck._trace.policy import current
 from pytest_mpcheck._trace.ring import Records, Trace
 from pytest_mpcheck._trace.waits import WAITS
 
@@ -85,7 +85,8 @@ class Lock:
     # ``WAITS.acquire``, which sees deadlocks.
     def acquire(self, block: bool = True, timeout: float | None = None) -> bool:
         lock_id = self._id
-        if not acquiring(lock_id, block, self._reentrant):
+        tracing = current()
+        if tracing.on_locks and not tracing.hooks.acquire(lock_id, block, self._reentrant):
             return False
         got = (
             bool(self._lock.acquire(block, timeout))
@@ -94,18 +95,19 @@ class Lock:
         )
         if got:
             BOOK.acquired(lock_id)
-        else:
-            released(lock_id)
+        elif tracing.on_locks:
+            tracing.hooks.release(lock_id)
         return got
 
     def release(self) -> None:
         self._lock.release()
-        BOOK.released(self._id)
-        released(self._id)
+        self._given_back()
 
     def __enter__(self) -> bool:
         lock_id = self._id
-        acquiring(lock_id, True, self._reentrant)
+        tracing = current()
+        if tracing.on_locks:
+            tracing.hooks.acquire(lock_id, True, self._reentrant)
         BOOK.acquired(lock_id)  # a blocking acquire either succeeds or raises
         try:
             if WAITS.table is None:
@@ -113,13 +115,21 @@ class Lock:
             else:
                 WAITS.acquire(self._lock, lock_id)
         except BaseException:
-            BOOK.released(lock_id)
-            released(lock_id)
+            self._given_back()
             raise
         return True
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        self.release()
+        self._lock.release()
+        self._given_back()
+
+    def _given_back(self) -> None:
+        """The lock is no longer held (or was never taken): unbook it, tell the policy."""
+        lock_id = self._id
+        BOOK.released(lock_id)
+        tracing = current()
+        if tracing.on_locks:
+            tracing.hooks.release(lock_id)
 
     def itself(self) -> Lock:
         """What ``get_lock()`` of the object it guards returns."""

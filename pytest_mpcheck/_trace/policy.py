@@ -23,7 +23,7 @@ import os
 import random
 import time
 from collections.abc import Callable, Iterator
-from typing import Any, NamedTuple
+from typing import Any
 
 from pytest_mpcheck._trace.locks import BOOK
 from pytest_mpcheck._trace.waits import WAITS, WaitTable
@@ -33,12 +33,10 @@ __all__ = [
     "AccessPolicy",
     "Noise",
     "Tracing",
-    "acquiring",
     "configure",
     "configured",
     "current",
-    "policy",
-    "released",
+    "noise_from",
     "start_round",
 ]
 
@@ -50,17 +48,22 @@ class AccessPolicy:
     """Called at each access point of this process; the base class lets everything run.
 
     ``holding`` says whether the process holds a known lock at that point.
-    ``on_writes`` and ``on_locks`` say whether a class overrides ``write``, or
-    the lock methods: every access passes here, so the calls that would do
-    nothing are skipped (noise acts on reads only).
+    ``on_reads``, ``on_writes`` and ``on_locks`` say whether a class overrides
+    ``read``, ``write``, or the lock methods, and ``held_reads`` whether its
+    ``read`` acts on reads made holding a known lock: every access passes
+    here, so the calls that would do nothing are skipped (noise acts on reads
+    made holding nothing only).
     """
 
+    on_reads = False
     on_writes = False
     on_locks = False
+    held_reads = True
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
         base = AccessPolicy
+        cls.on_reads = cls.read is not base.read
         cls.on_writes = cls.write is not base.write
         cls.on_locks = any(
             getattr(cls, name) is not getattr(base, name)
@@ -84,6 +87,9 @@ class AccessPolicy:
         """Before one access takes the known lock ``lock_id`` for itself only."""
 
 
+_NOTHING = AccessPolicy()
+
+
 class Noise(AccessPolicy):
     """Seeded noise: sometimes give the CPU away between a read and what follows.
 
@@ -92,6 +98,8 @@ class Noise(AccessPolicy):
     only makes the others wait, and never after writes, which would only
     slow a loaded machine down.
     """
+
+    held_reads = False
 
     def __init__(self, rng: random.Random, probability: float = NOISE) -> None:
         self._random = rng.random
@@ -112,16 +120,37 @@ class Noise(AccessPolicy):
             time.sleep(self._uniform(10e-6, 100e-6))
 
 
-class Tracing(NamedTuple):
+class Tracing:
     """How the running process traces: its label in the check, the seed, its policy.
 
     ``policy`` None means not configured yet: the first access makes seeded
-    noise from the seed its object carries and the process's name.
+    noise from the seed its object carries and the process's name.  What the
+    policy's class overrides is copied here, into slots: every access reads
+    it, and a slot is read faster than a class attribute through an instance.
+    ``hooks`` is the policy, or one that does nothing while there is none.
     """
 
-    label: int = 0
-    seed: int = 0
-    policy: AccessPolicy | None = None
+    __slots__ = (
+        "free_reads",
+        "held_reads",
+        "hooks",
+        "label",
+        "on_locks",
+        "on_writes",
+        "policy",
+        "seed",
+    )
+
+    def __init__(self, label: int = 0, seed: int = 0, policy: AccessPolicy | None = None) -> None:
+        self.label, self.seed, self.policy = label, seed, policy
+        self.hooks = policy if policy is not None else _NOTHING
+        self.free_reads = policy is not None and policy.on_reads
+        self.held_reads = self.free_reads and policy is not None and policy.held_reads
+        self.on_writes = policy is not None and policy.on_writes
+        self.on_locks = policy is not None and policy.on_locks
+
+    def __repr__(self) -> str:
+        return f"Tracing(label={self.label}, seed={self.seed}, policy={self.policy!r})"
 
 
 _TRACING: contextvars.ContextVar[Tracing] = contextvars.ContextVar("pytest_mpcheck_tracing")
@@ -129,15 +158,14 @@ _TRACING: contextvars.ContextVar[Tracing] = contextvars.ContextVar("pytest_mpche
 current: Callable[[], Tracing] = functools.partial(_TRACING.get, Tracing())
 
 
-def policy(seed: int) -> AccessPolicy:
-    """The running process's policy; made from ``seed`` and the process name on first use."""
+def noise_from(seed: int) -> tuple[Tracing, AccessPolicy]:
+    """How an unconfigured process traces from its first access on, and its policy:
+    seeded noise, made from ``seed`` and the process name."""
     tracing = current()
-    if tracing.policy is not None:
-        return tracing.policy
-    name = multiprocessing.current_process().name
-    made = Noise.seeded(seed, name)
-    _TRACING.set(tracing._replace(policy=made))
-    return made
+    noise = Noise.seeded(seed, multiprocessing.current_process().name)
+    made = Tracing(tracing.label, tracing.seed, noise)
+    _TRACING.set(made)
+    return made, noise
 
 
 @contextlib.contextmanager
@@ -175,21 +203,6 @@ def start_round(
 
 def _run(target: Callable[..., Any], args: tuple[Any, ...]) -> None:
     target(*args)
-
-
-def acquiring(lock_id: int, blocking: bool, reentrant: bool) -> bool:
-    """A known lock is about to be taken: ask the policy, if one is configured and cares."""
-    chosen = current().policy
-    if chosen is not None and chosen.on_locks:
-        return chosen.acquire(lock_id, blocking, reentrant)
-    return True
-
-
-def released(lock_id: int) -> None:
-    """A known lock was released (and unbooked): tell the policy, if one is configured."""
-    chosen = current().policy
-    if chosen is not None and chosen.on_locks:
-        chosen.release(lock_id)
 
 
 def _fresh_child() -> None:

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pytest_mpcheck._trace.codec import INT, READ, RECORD, decode, encode_value
 from pytest_mpcheck._trace.locks import BOOK, LOCK_CONTEXT, register_own_lock
-from pytest_mpcheck._trace.policy import current, policy
+from pytest_mpcheck._trace.policy import current, noise_from
 
 if TYPE_CHECKING:
     from pytest_mpcheck._model import Event
@@ -84,12 +84,13 @@ class Trace:
         once stopped, the untraced access in place of ``record``."""
         self._sites: dict[str, int] = {}
         self._view = memoryview(self._buffer).cast("B")
+        self._counter = memoryview(self._count).cast("B").cast("q")
         if self.__dict__.get("_stopped"):
             self.record = self._untraced  # type: ignore[method-assign]
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        del state["_sites"], state["_view"]
+        del state["_sites"], state["_view"], state["_counter"]
         state.pop("record", None)
         return state
 
@@ -125,21 +126,17 @@ class Trace:
         Kept in one function, with no callable per access: this is every access's path.
         """
         frame: Any = _getframe(2)
-        sites = self._sites
-        while True:
-            filename = frame.f_code.co_filename
-            file_id = sites.get(filename)
-            if file_id is None:
-                file_id = self._learn(filename)
-            if file_id or frame.f_back is None:
-                break
-            frame = frame.f_back
+        file_id = self._sites.get(frame.f_code.co_filename)
+        if not file_id:
+            frame, file_id = self._site(frame)
         process = BOOK
         tracing = current()
-        chosen = tracing.policy or policy(self._seed)
+        chosen = tracing.policy
+        if chosen is None:
+            tracing, chosen = noise_from(self._seed)
         lock = None if self._lock_id in process.held else self.lock
         if lock is not None:
-            if chosen.on_locks and self._guard_id:
+            if tracing.on_locks and self._guard_id:
                 chosen.wait_free(self._guard_id)
             lock.acquire()
         try:
@@ -153,8 +150,8 @@ class Trace:
                 kind, ival, fval = INT, value, 0.0
             else:
                 kind, ival, fval = encode_value(value)
-            count = self._count
-            step = count.value
+            counter = self._counter
+            step = counter[0]
             _pack_into(
                 self._view,
                 (step % self._capacity) * _SIZE,
@@ -173,15 +170,30 @@ class Trace:
                 process.holding,
                 process.held_record,
             )
-            count.value = step + 1
+            counter[0] = step + 1
         finally:
             if lock is not None:
                 lock.release()
         if op == READ:
-            chosen.read(lo, hi, process.holding > 0)
-        elif chosen.on_writes:
+            if tracing.held_reads if process.holding else tracing.free_reads:
+                chosen.read(lo, hi, process.holding > 0)
+        elif tracing.on_writes:
             chosen.write(lo, hi, process.holding > 0)
         return value
+
+    def _site(self, frame: Any) -> tuple[Any, int]:
+        """The first frame from ``frame`` out that is outside the package, and its file's id
+        (the outermost frame and 0 if there is none): the rare path, where a file is seen
+        for the first time or an access goes through another wrapper of the package."""
+        sites = self._sites
+        while True:
+            filename = frame.f_code.co_filename
+            file_id = sites.get(filename)
+            if file_id is None:
+                file_id = self._learn(filename)
+            if file_id or frame.f_back is None:
+                return frame, file_id
+            frame = frame.f_back
 
     def _learn(self, filename: str) -> int:
         """The id of a source file (0 for the package's own), entered in the shared table."""
