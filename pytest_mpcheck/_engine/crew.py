@@ -1,8 +1,8 @@
 """Where stress processes start: a crew of real processes, reused across rounds.
 
 A ``Crew`` starts ``processes`` processes under one start method, once.  Each
-round, every member gets a command, calls ``prepare(label, round)``, waits on
-a shared barrier so that all start the target together, runs ``target(*args)``
+round, every member gets a command, calls ``prepare(label, round)``, waits at
+a shared gate so that all start the target together, runs ``target(*args)``
 the way ``prepare`` returned, and reports back.  The parent waits on the members' pipes
 and process sentinels at once (``supervise.Watch``), so a member that dies is
 noticed as soon as it dies, and a round that overruns its deadline is cut
@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from pytest_mpcheck._engine.supervise import Overran, Watch, WorkerDied, forking
-from pytest_mpcheck._engine.worker import Runner, member as _member
+from pytest_mpcheck._engine.worker import Gate, Runner, member as _member
 
 __all__ = ["Crew", "MemberReport"]
 
@@ -56,7 +56,7 @@ class Crew:
         self._members: list[Any] = []
         # Kept on self: its semaphores must outlive the members' start-up, since
         # spawn children unpickle them after start() returns.
-        self._barrier = barrier = ctx.Barrier(processes)
+        self._gate = gate = Gate(ctx, processes, "the other processes did not start the round")
         try:
             with forking() if method == "fork" else contextlib.nullcontext():
                 for label in range(1, processes + 1):
@@ -66,7 +66,7 @@ class Crew:
                         args=(
                             label,
                             child_end,
-                            barrier,
+                            gate,
                             target,
                             args,
                             prepare,

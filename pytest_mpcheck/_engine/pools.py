@@ -123,7 +123,11 @@ class _Pool:
         ctx = multiprocessing.get_context(method)
         self.method = method
         self.supervisor = Watch(lambda pid: f"worker pid {pid}", "workers", Board())
-        init = (self.supervisor.board, self.supervisor.stack_dir.path, Gate(ctx, processes))
+        init = (
+            self.supervisor.board,
+            self.supervisor.stack_dir.path,
+            Gate(ctx, processes, "the pool's other workers did not take a task"),
+        )
         self._recording = _RecordingContext(ctx)
         recording: Any = self._recording  # a stand-in for the BaseContext it wraps
         with forking() if method == "fork" else contextlib.nullcontext(), owning_new_threads():

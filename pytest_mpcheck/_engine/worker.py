@@ -143,18 +143,23 @@ def armed(stack_dir: str, target: Callable[..., Any], *args: Any, **kwargs: Any)
 
 
 class Gate:
-    """Keeps each task of a placed run in a worker of its own: a pool gives its next
-    task to whichever worker asks first, so a worker that is done with its task asks
-    for no other until each of the pool's ``parties`` workers holds one.
+    """Lets a set of ``parties`` processes through at once, when the last arrives.
 
-    A worker enters as its task starts and leaves when the task is done: the work
-    never waits for a slower worker to start, only the result does.  The last to
-    enter opens the gate for all at once (a ``Barrier`` wakes its parties one
-    after the other); one run ends before the next begins, so it serves them all.
+    A pool's worker enters as a task of a placed run starts and leaves when the
+    task is done, which keeps each task in a worker of its own: a pool gives
+    its next task to whichever worker asks first, so a worker that is done
+    asks for no other until each of the pool's workers holds one, and the work
+    never waits for a slower worker to start, only the result does.  A stress
+    member enters and leaves at once, before each round: all start together.
+    The last to enter opens the gate for all at once (a ``Barrier`` wakes its
+    parties one after the other, each waking the next); one run ends before
+    the next begins, so it serves them all.
     """
 
-    def __init__(self, ctx: Any, parties: int) -> None:
+    def __init__(self, ctx: Any, parties: int, late: str) -> None:
+        """``late`` says who did not come, in the error of a wait that timed out."""
         self._parties = parties
+        self._late = late
         self._entered: Any = sharedctypes.RawValue("i", 0)
         self._lock = ctx.Lock()
         self._open = ctx.Semaphore(0)
@@ -171,7 +176,11 @@ class Gate:
 
     def leave(self, timeout: float) -> None:
         if not self._open.acquire(timeout=timeout):
-            raise TimeoutError(f"the pool's other workers did not take a task in {timeout:g}s")
+            raise TimeoutError(f"{self._late} in {timeout:g}s")
+
+    def primitives(self) -> tuple[Any, Any]:
+        """Its lock and semaphore: the check's own, never the code under test's."""
+        return self._lock, self._open
 
 
 class OnItsOwnWorker:
@@ -225,14 +234,14 @@ def user_traceback(exc: BaseException) -> str:
 def member(
     label: int,
     conn: multiprocessing.connection.Connection,
-    barrier: Any,
+    gate: Gate,
     target: Callable[..., Any],
     args: tuple[Any, ...],
     prepare: Callable[[int, int], Runner],
     stack_dir: str,
     adopt: Callable[..., None],
 ) -> None:
-    """A crew member's life: wait for a command, align on the barrier, run, report.
+    """A crew member's life: wait for a command, pass the gate with the others, run, report.
 
     ``prepare(label, round)`` sets the round up and returns how to run the target
     (as it is, or when and as a schedule lets it).
@@ -241,7 +250,7 @@ def member(
     more than the rounds, and a member owns nothing that needs it.
     """
     arm_worker(None, stack_dir)
-    adopt(*_primitives(barrier))
+    adopt(*gate.primitives())
     while True:
         try:
             command = conn.recv()
@@ -253,16 +262,10 @@ def member(
             os._exit(0)
         run = prepare(label, command)
         try:
-            barrier.wait(_BARRIER_SECONDS)
+            gate.enter()
+            gate.leave(_BARRIER_SECONDS)
             run(target, args)
         except Exception as exc:
             conn.send((f"{type(exc).__name__}: {exc}", user_traceback(exc)))
         else:
             conn.send((None, ""))
-
-
-def _primitives(barrier: Any) -> list[Any]:
-    """The semaphores inside a ``multiprocessing`` barrier (its condition's)."""
-    condition = getattr(barrier, "_cond", None)
-    names = ("_lock", "_sleeping_count", "_woken_count", "_wait_semaphore")
-    return [getattr(condition, name) for name in names if hasattr(condition, name)]
