@@ -288,9 +288,10 @@ class ReplayToken:
 
     The schedule is the round's plan: ``overrides``, the (step, process) choices
     that differ from the default one, and for a randomized schedule the
-    processes' ``priorities`` and the steps where they ``change``.  ``steps`` and
-    ``digest`` say what the recorded run did, so that a replay that takes another
-    path (the code changed) is told apart from one that reproduces it.
+    processes' ``priorities`` and the steps where they ``change``, and the
+    processes ``left_out`` of it.  ``steps`` and ``digest`` say what the recorded
+    run did, so that a replay that takes another path (the code changed) is told
+    apart from one that reproduces it.
     """
 
     method: str
@@ -301,6 +302,7 @@ class ReplayToken:
     overrides: tuple[tuple[int, int], ...]
     priorities: tuple[int, ...] = ()
     changes: tuple[int, ...] = ()
+    left_out: tuple[int, ...] = ()
 
     _VERSION = "1"
 
@@ -314,6 +316,7 @@ class ReplayToken:
             [list(pair) for pair in self.overrides],
             list(self.priorities),
             list(self.changes),
+            list(self.left_out),
         ]
         packed = zlib.compress(json.dumps(fields, separators=(",", ":")).encode(), 9)
         return self._VERSION + base64.urlsafe_b64encode(packed).decode().rstrip("=")
@@ -329,8 +332,8 @@ class ReplayToken:
         try:
             packed = body[len(cls._VERSION) :]
             data = zlib.decompress(base64.urlsafe_b64decode(packed + "=" * (-len(packed) % 4)))
-            method, processes, target, steps, digest, overrides, priorities, changes = json.loads(
-                data
+            (method, processes, target, steps, digest, overrides, priorities, changes, left_out) = (
+                json.loads(data)
             )
             token = cls(
                 str(method),
@@ -341,6 +344,7 @@ class ReplayToken:
                 tuple((int(step), int(label)) for step, label in overrides),
                 tuple(int(priority) for priority in priorities),
                 tuple(int(step) for step in changes),
+                tuple(int(label) for label in left_out),
             )
         except (binascii.Error, zlib.error, ValueError, TypeError) as exc:
             raise ValueError(
@@ -371,6 +375,8 @@ class StressRun:
     #: The processes that ran alone in the failing schedule, each from its start to
     #: its end: the failure comes from how the others interleaved.
     alone: tuple[int, ...] = ()
+    #: The processes the failing schedule leaves out: the others fail without them.
+    left_out: tuple[int, ...] = ()
 
     @property
     def in_block(self) -> bool:

@@ -113,3 +113,13 @@ def transfer_fixed(first: Any, second: Any, roles: Any) -> None:
     _role(roles)
     with first, second:
         pass
+
+
+def sell_checked(stock: Any) -> None:
+    """Check-then-act that finds out when it oversold: only the last ticket is raced for,
+    so with more tickets than one the buyers of the first ones take part in the failure."""
+    if stock.value > 0:
+        with stock.get_lock():
+            stock.value -= 1
+            if stock.value < 0:
+                raise RuntimeError("sold a ticket that was not there")

@@ -7,9 +7,9 @@ import itertools
 
 import pytest
 
-from pytest_mpcheck._checks.explore import Explorer, alone, explicit, shrink
+from pytest_mpcheck._checks.explore import Explorer, alone, explicit, shrink, without
 from pytest_mpcheck._model import ReplayToken
-from pytest_mpcheck._trace.schedule import MAX_CHANGES, Plan, RoundLog
+from pytest_mpcheck._trace.schedule import LOG, MAX_CHANGES, Plan, RoundLog
 
 BOTH = 0b11
 
@@ -92,7 +92,7 @@ def test_shrinking_drops_every_choice_the_failure_does_not_need() -> None:
 
 
 def test_a_replay_token_round_trips_and_garbage_says_what_it_is() -> None:
-    token = ReplayToken("spawn", 3, "buy", 140, 2**60 + 3, ((4, 2), (9, 1)), (18, 17), (5,))
+    token = ReplayToken("spawn", 3, "buy", 140, 2**60 + 3, ((4, 2), (9, 1)), (18, 17), (5,), (2,))
     text = token.encode()
     assert text.startswith("1")
     assert text.replace("-", "").replace("_", "").isalnum()
@@ -122,3 +122,23 @@ def test_no_process_ran_alone_when_all_interleaved_or_one_is_left() -> None:
     assert alone(_runs(1, 2, 2, 3, 4), 4) == ()
     stalled = _runs(4, 1, 2, 3, 2)._replace(stalled=(3,))
     assert alone(stalled, 4) == ()
+
+
+def test_a_process_left_out_takes_its_steps_and_hands_the_turn_where_it_went() -> None:
+    # 4, then 1 (handed the turn by 4, giving it to 2), then 2 and 3 interleaved.
+    log = _runs(4, 4, 1, 1, 2, 3, 3, 2, 2)
+    # Without 1: 4 hands the turn straight to 2; the others' choices as they were, each
+    # written where it differs from the default among processes 2 to 4.
+    assert without(log, 1) == ((1, 4), (3, 2), (4, 3), (6, 2))
+    # The last to run, left out: the step that handed it the turn now ends the round.
+    last = _log([(0, 1, BOTH), (1, 1, BOTH), (1, 2, BOTH), (2, 2, 0b10), (2, 0, 0)])
+    assert without(last, 2) == ()
+    # The first, left out: the round starts with whom it handed the turn to, 3 of 2 and 3.
+    first = _log([(0, 1, 0b111), (1, 1, 0b111), (1, 3, 0b110), (3, 3, 0b110), (3, 2, 0b10)])
+    assert without(first, 1) == ((1, 3),)
+
+
+def test_nothing_is_left_out_of_a_log_that_misses_points_or_lost_control() -> None:
+    log = _runs(4, 1, 2, 3, 2)
+    assert without(log._replace(stalled=(3,)), 4) is None
+    assert without(log._replace(steps=LOG + 1), 4) is None

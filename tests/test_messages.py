@@ -651,3 +651,19 @@ def test_a_controlled_failure_names_the_processes_that_ran_alone() -> None:
     ) in text.splitlines()
     _, text = format_finding(TargetRaised(CONTROLLED, 0, 1, "ValueError: x", ""))
     assert "ran alone" not in text
+
+
+def test_a_controlled_failure_says_which_processes_it_needs() -> None:
+    run = dataclasses.replace(CONTROLLED, processes=5, left_out=(1, 5), alone=(4,))
+    _, text = format_finding(TargetRaised(run, 0, 1, "ValueError: x", ""))
+    lines = text.splitlines()
+    assert (
+        "  the failure needs only processes 2, 3 and 4: it happens the same way with "
+        "processes 1 and 5 left out of the schedule (not running the target)"
+    ) in lines
+    assert (
+        "  process 4 ran alone, each from its start to its end: the failure comes from how "
+        "processes 2 and 3 interleaved"
+    ) in lines
+    _, text = format_finding(TargetRaised(CONTROLLED, 0, 1, "ValueError: x", ""))
+    assert "needs only" not in text

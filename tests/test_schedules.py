@@ -23,9 +23,11 @@ from _schedule_targets import (
     move_fixed,
     publish,
     publish_fixed,
+    sell_checked,
 )
 from _stress_targets import add_unlocked
 from _support import outcomes_of, run_pytest
+from pytest_mpcheck._model import ReplayToken
 
 METHODS = pytest_mpcheck.available_start_methods()
 SEED = 1234
@@ -96,20 +98,53 @@ def test_one_seed_gives_one_failure(method: str) -> None:
 
 @pytest.mark.usefixtures("pools")
 @pytest.mark.parametrize("method", METHODS)
-def test_a_witness_names_the_processes_that_ran_alone(method: str) -> None:
+def test_a_witness_leaves_out_the_processes_the_failure_does_not_need(method: str) -> None:
+    check = _checker(method)
+    counter = check.Value("i", 0)
     with pytest.raises(pytest_mpcheck.LostUpdateError) as failure:
-        _checker(method).stress(add_unlocked, pytest_mpcheck.Value("i", 0), processes=4)
+        # expect() is written for all four: a schedule that leaves some out ignores it.
+        check.stress(add_unlocked, counter, processes=4, expect=lambda: counter.value == 400)
+    message = str(failure.value)
     found = re.search(
-        r"processes (\d) and (\d) ran alone, each from its start to its end: the failure "
-        r"comes from how processes (\d) and (\d) interleaved",
-        str(failure.value),
+        r"the failure needs only processes (\d) and (\d): it happens the same way with "
+        r"processes (\d) and (\d) left out of the schedule \(not running the target\)",
+        message,
     )
-    assert found is not None, str(failure.value)
+    assert found is not None, message
     assert sorted(found.groups()) == ["1", "2", "3", "4"]
-    # With two processes both are in the interleaving: nothing ran alone.
+    # The witness shows the two processes that are needed, and only them.
+    header = next(line for line in message.splitlines() if "| step |" in line)
+    assert sorted(re.findall(r"process (\d)", header)) == sorted(found.groups()[:2])
+    assert "ran alone" not in message
+    for _ in range(2):
+        with pytest.raises(pytest_mpcheck.LostUpdateError) as replayed:
+            check.stress(add_unlocked, check.Value("i", 0), processes=4, replay=_token(message))
+        assert _witness(str(replayed.value)) == _witness(message)
+
+
+@pytest.mark.usefixtures("pools")
+@pytest.mark.parametrize("method", METHODS)
+def test_processes_are_left_out_only_where_the_others_still_fail(method: str) -> None:
+    check = _checker(method, rounds=100)
+    # One ticket: the two that race for it fail without the others.
+    with pytest.raises(pytest_mpcheck.TargetError) as one:
+        check.stress(sell_checked, check.Value("i", 1), processes=4)
+    assert re.search(r"the failure needs only processes \d and \d", str(one.value)), one.value
+    # Three tickets: the last is raced for only once the others bought the first two.
+    with pytest.raises(pytest_mpcheck.TargetError) as three:
+        check.stress(sell_checked, check.Value("i", 3), processes=4)
+    message = str(three.value)
+    assert "needs only" not in message
+    assert re.search(
+        r"processes \d and \d ran alone, each from its start to its end: the failure "
+        r"comes from how processes \d and \d interleaved",
+        message,
+    ), message
+    # With two processes both are in the interleaving: nothing ran alone or is left out.
     with pytest.raises(pytest_mpcheck.LostUpdateError) as pair:
-        _checker(method).stress(add_unlocked, pytest_mpcheck.Value("i", 0), processes=2)
+        check.stress(add_unlocked, check.Value("i", 0), processes=2)
     assert "ran alone" not in str(pair.value)
+    assert "needs only" not in str(pair.value)
 
 
 def _token(message: str) -> str:
@@ -169,6 +204,9 @@ def test_a_token_that_does_not_fit_is_a_value_error_saying_why() -> None:
     if other:
         with pytest.raises(ValueError, match=f"recorded under {method}, which is not among"):
             tickets(_checker(other[0]), buy, replay=token)
+    damaged = dataclasses.replace(ReplayToken.decode(token), left_out=(1, 2)).encode()
+    with pytest.raises(ValueError, match=r"leaves out processes \[1, 2\], which do not fit"):
+        tickets(check, buy, replay=damaged)
     # The same target over other inputs (no ticket to sell) takes another path.
     stock, sold = check.Value("i", 0), check.Value("i", 0)
     with pytest.raises(ValueError, match="does not fit buy as it is now"):

@@ -16,8 +16,10 @@ Per start method, one schedule per round, all of it from the seed:
 A failing schedule is written as the choices that differ from the default one
 and shrunk by dropping them one at a time while the same failure remains, so
 that the witness shows the few switches that matter.  With few switches, few
-processes are involved: the others run alone, each from its start to its end,
-and the witness says so (``alone``).
+processes are involved: the others run alone, each from its start to its end
+(``alone``).  Each of those is then left out of the schedule in turn (``without``)
+while the others still fail the same way, so that the witness has the fewest
+processes that fail.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from collections.abc import Callable
 
 from pytest_mpcheck._trace.schedule import LOG, MASKED, MAX_CHANGES, MAX_OVERRIDES, Plan, RoundLog
 
-__all__ = ["BOUND", "DEPTH", "Explorer", "alone", "explicit", "shrink"]
+__all__ = ["BOUND", "DEPTH", "Explorer", "alone", "explicit", "shrink", "without"]
 
 #: Most preemptions the systematic schedules have.
 BOUND = 2
@@ -139,6 +141,33 @@ def explicit(plan: Plan, log: RoundLog) -> Plan:
     return Plan(overrides) if len(overrides) <= MAX_OVERRIDES else plan
 
 
+def without(log: RoundLog, label: int) -> tuple[tuple[int, int], ...] | None:
+    """The choices that replay ``log`` with process ``label`` left out: the others' steps
+    in the same order, each hand-over to ``label`` going where ``label`` handed the turn
+    on.  None if the log does not hold every point or a process ran outside control,
+    or if the choices do not fit in a plan."""
+    if log.steps > LOG or log.stalled:
+        return None
+    bit = 1 << (label - 1)
+    kept: list[list[int]] = []  # [process at the point, process chosen, processes ready]
+    handed: list[int] | None = None  # the kept step that handed the turn to ``label``
+    for current, chosen, mask in log.choices:
+        if current == label:
+            if chosen != label and handed is not None:
+                handed[1] = chosen
+                handed = None
+            continue
+        kept.append([current, chosen, mask & ~bit])
+        if chosen == label:
+            handed = kept[-1]
+    overrides = tuple(
+        (index + 1, chosen)
+        for index, (current, chosen, mask) in enumerate(kept)
+        if chosen and chosen != _default(current, mask)
+    )
+    return overrides if len(overrides) <= MAX_OVERRIDES else None
+
+
 def shrink(plan: Plan, fails: Callable[[Plan], bool], budget: int) -> Plan:
     """Drop choices from ``plan`` one at a time, last first, while ``fails`` still holds;
     at most ``budget`` tries."""
@@ -149,10 +178,10 @@ def shrink(plan: Plan, fails: Callable[[Plan], bool], budget: int) -> Plan:
         if budget <= 0:
             break
         budget -= 1
-        trial = Plan(tuple(kept[:index] + kept[index + 1 :]))
+        trial = plan._replace(overrides=tuple(kept[:index] + kept[index + 1 :]))
         if fails(trial):
             kept = list(trial.overrides)
-    return Plan(tuple(kept))
+    return plan._replace(overrides=tuple(kept))
 
 
 def alone(log: RoundLog, processes: int) -> tuple[int, ...]:

@@ -25,7 +25,7 @@ from multiprocessing import synchronize
 from typing import Any
 
 from pytest_mpcheck._checks.deadlocks import deadlock, order_cycle
-from pytest_mpcheck._checks.explore import Explorer, alone, explicit, shrink
+from pytest_mpcheck._checks.explore import Explorer, alone, explicit, shrink, without
 from pytest_mpcheck._checks.pickling import describe_object, find_problem
 from pytest_mpcheck._checks.races import RoundRaces, analyze, shortfall, worst_loss
 from pytest_mpcheck._checks.reach import DEPTH, ITEMS, Reach, entries, reach
@@ -277,6 +277,11 @@ def _fitting(plan: StressPlan, processes: int, settings: Settings) -> ReplayToke
         raise ValueError(
             f"the replay token was recorded with processes={token.processes}, not "
             f"{processes}: replay it with the settings that printed it"
+        )
+    if not set(token.left_out) < set(range(1, processes + 1)):
+        raise ValueError(
+            f"the replay token leaves out processes {list(token.left_out)}, which do not fit "
+            f"processes={processes}: copy it whole from the failure message's replay line"
         )
     if token.method not in settings.start_methods:
         raise ValueError(
@@ -596,7 +601,8 @@ class _Controlled:
         first = deadlocks.potential is None
         deadlocks.learn(self._run, number, self.rounds)
         own = _Tally()
-        verdict = own.judge(plan.shared, plan.expect)
+        # expect() is written for every process: a round that leaves some out is not judged.
+        verdict = own.judge(plan.shared, None if chosen.left_out else plan.expect)
         own.ended(number, *verdict)
         if counted:
             self.tally.ended(number, *verdict)
@@ -608,8 +614,10 @@ class _Controlled:
         )
 
     def minimal(self, failed: _Round, deadline: float) -> _Round:
-        """The failing round with the fewest schedule choices that still fails the same
-        way (its log holding every point, a randomized schedule is rewritten as choices)."""
+        """The failing round with the fewest schedule choices, then the fewest processes,
+        that still fails the same way (its log holding every point, a randomized schedule
+        is rewritten as choices).  A failed ``expect()`` keeps every process: it is
+        written for all of them."""
         failure = failed.failure
         last = failed
 
@@ -628,6 +636,12 @@ class _Controlled:
         if candidate != failed.plan and not fails(candidate):
             return failed
         shrink(last.plan, fails, _SHRINK_TRIES)
+        if failure is not None and failure[0] != "expect":
+            # Processes that ran alone, left out one at a time while the others still fail.
+            for label in alone(last.log, self._run.processes):
+                overrides = without(last.log, label)
+                if overrides is not None:
+                    fails(Plan(overrides, left_out=tuple(sorted((*last.plan.left_out, label)))))
         return last
 
     def finding(self, failed: _Round) -> StressFinding | None:
@@ -643,6 +657,7 @@ class _Controlled:
             failed.plan.overrides,
             failed.plan.priorities,
             failed.plan.changes,
+            failed.plan.left_out,
         )
         uncontrolled = "; ".join(
             f"process {label} {log.notes.get(label, 'ran outside control')}"
@@ -655,7 +670,8 @@ class _Controlled:
             run,
             replay=token.encode(),
             uncontrolled=uncontrolled,
-            alone=alone(log, run.processes),
+            alone=alone(log, run.processes - len(failed.plan.left_out)),
+            left_out=failed.plan.left_out,
         )
         if failed.deadlocked is not None:
             return dataclasses.replace(failed.deadlocked, run=run)
@@ -719,7 +735,8 @@ def _controlled(
         try:
             if token is not None:
                 failed = rounds.play(
-                    Plan(token.overrides, token.priorities, token.changes), deadline
+                    Plan(token.overrides, token.priorities, token.changes, token.left_out),
+                    deadline,
                 )
                 failed.settle()
                 if (failed.log.steps, failed.log.digest) != (token.steps, token.digest):

@@ -515,8 +515,14 @@ def _rerun(run: StressRun, context: _Context) -> list[str]:
         )
         return [f"  {context.advice.rerun(run.seed, run.method)}{why}"]
     lines = []
+    kept = [label for label in range(1, run.processes + 1) if label not in run.left_out]
+    if run.left_out:
+        lines.append(
+            f"  the failure needs only {_processes(kept)}: it happens the same way with "
+            f"{_processes(run.left_out)} left out of the schedule (not running the target)"
+        )
     if run.alone:
-        others = [label for label in range(1, run.processes + 1) if label not in run.alone]
+        others = [label for label in kept if label not in run.alone]
         lines.append(
             f"  {_processes(run.alone)} ran alone, each from its start to its end: the "
             f"failure comes from how {_processes(others)} interleaved"

@@ -102,12 +102,14 @@ class Plan(NamedTuple):
     choice at given steps, ``(step, label)``.  With ``priorities`` (one per
     process, by label, all above ``MAX_CHANGES``) the highest-priority process
     that can run goes instead (PCT), and at each step of ``changes`` the
-    running process's priority drops below every other.
+    running process's priority drops below every other.  The processes
+    ``left_out`` sit the round out: they do not run the target at all.
     """
 
     overrides: tuple[tuple[int, int], ...] = ()
     priorities: tuple[int, ...] = ()
     changes: tuple[int, ...] = ()
+    left_out: tuple[int, ...] = ()
 
 
 class RoundLog(NamedTuple):
@@ -222,7 +224,7 @@ class Schedule:
         head[_CHANGES] = len(plan.changes)
         head[_PRIORITIES] = 1 if plan.priorities else 0
         for label in range(1, processes + 1):
-            self._set_state(label, _READY)
+            self._set_state(label, _DONE if label in plan.left_out else _READY)
             head[_HEADER + _PER_PROCESS * label + _PRIORITY] = (
                 plan.priorities[label - 1] if plan.priorities else 0
             )
@@ -568,8 +570,11 @@ class Scheduled(AccessPolicy):
     # The round.
 
     def run(self, target: Callable[..., Any], args: tuple[Any, ...]) -> None:
-        """Run the target when given the first turn; give the turn away when it ends."""
+        """Run the target when given the first turn; give the turn away when it ends.
+        A process the plan leaves out is done before it starts: it never gets a turn."""
         schedule = self._schedule
+        if schedule._state(self._label) == _DONE:
+            return
         try:
             self._await()
             target(*args)
