@@ -6,8 +6,6 @@ import argparse
 import concurrent.futures
 import gc
 import multiprocessing
-import os
-import platform
 import statistics
 import sys
 import time
@@ -15,6 +13,7 @@ import warnings
 from collections import Counter
 from collections.abc import Callable, Sequence
 
+from _runs import machine
 from _work import square
 
 import pytest_mpcheck
@@ -114,11 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"executor baseline chunksize {task_size(args.items, args.processes)}, "
         "imap/imap_unordered baseline chunksize 1 (the pool's default, as the check's chunks)"
     )
-    print(
-        f"Python {platform.python_version()} on {platform.system()} {platform.machine()}, "
-        f"{os.cpu_count()} CPUs, load average "
-        + (", ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a")
-    )
+    print(machine())
     print()
     print(f"  {'method':<11} {'via':<15} {'base':>9} {'ours':>9} {'ours/base':>10}  target")
     ok = True

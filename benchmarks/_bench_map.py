@@ -11,8 +11,6 @@ import argparse
 import contextlib
 import gc
 import multiprocessing
-import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -25,6 +23,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from _runs import machine
 from _work import square
 
 import pytest_mpcheck
@@ -482,15 +481,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{len(methods)} start methods ({', '.join(methods)}), map of square over "
         f"range({job.items}), processes={job.processes}, {args.repeat} repetitions"
     )
-    print(
-        f"Python {platform.python_version()} on {platform.system()} {platform.machine()}, "
-        f"{os.cpu_count()} CPUs, load average "
-        + (
-            ", ".join(f"{load:.2f}" for load in os.getloadavg())
-            if hasattr(os, "getloadavg")
-            else "n/a"
-        )
-    )
+    print(machine())
     print()
     samples = run_all(scopes, args.repeat, rss)
     print_table(samples, rss)

@@ -10,8 +10,6 @@ import argparse
 import contextlib
 import dataclasses
 import multiprocessing
-import os
-import platform
 import random
 import statistics
 import sys
@@ -19,6 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from _runs import machine
 from _work import count_locked, idle, member_start
 
 import pytest_mpcheck
@@ -183,12 +182,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error("--repeat must be >= 1")
-    load = ", ".join(f"{v:.2f}" for v in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
-    print(
-        f"pytest-mpcheck {pytest_mpcheck.__version__} speed benchmark; Python "
-        f"{platform.python_version()} on {platform.system()}, {os.cpu_count()} CPUs, "
-        f"load average {load}"
-    )
+    print(f"pytest-mpcheck {pytest_mpcheck.__version__} speed benchmark; {machine()}")
     print(f"  {'figure':<30} {'plain':>10} {'ours':>10}")
     ok = True
     baseline = Baseline()

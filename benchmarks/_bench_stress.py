@@ -13,8 +13,6 @@ import dataclasses
 import gc
 import math
 import multiprocessing
-import os
-import platform
 import random
 import statistics
 import subprocess
@@ -27,6 +25,7 @@ from dataclasses import dataclass, field
 from multiprocessing import synchronize
 from typing import Any
 
+from _runs import load, machine
 from _work import count_locked, count_unlocked, stress_prepare_quiet
 
 import pytest_mpcheck
@@ -719,12 +718,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
-def load() -> str:
-    if not hasattr(os, "getloadavg"):
-        return "n/a"
-    return ", ".join(f"{value:.2f}" for value in os.getloadavg())
-
-
 def reap() -> int:
     """Stop any child process still alive (none should be); returns how many there were."""
     left = multiprocessing.active_children()
@@ -751,10 +744,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"stress defaults: {settings.rounds} rounds, timeout {settings.timeout:g}s; seed "
         + ("fresh per run" if args.seed is None else str(args.seed))
     )
-    print(
-        f"Python {platform.python_version()} on {platform.system()} {platform.machine()}, "
-        f"{os.cpu_count()} CPUs, load average {load()}"
-    )
+    print(machine())
     print()
     try:
         started = time.perf_counter()

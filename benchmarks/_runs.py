@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 import pytest_mpcheck
 
-__all__ = ["Options", "Outcome", "machine", "median", "options", "rate", "rotate", "timed"]
+__all__ = ["Options", "Outcome", "load", "machine", "median", "options", "rate", "rotate", "timed"]
 
 
 class Options(NamedTuple):
@@ -42,12 +42,18 @@ def options(description: str, argv: Sequence[str] | None) -> Options:
     return Options(args.runs, methods, args.check)
 
 
+def load() -> str:
+    """The load average over 1, 5 and 15 minutes ("n/a" where the system has none)."""
+    if not hasattr(os, "getloadavg"):
+        return "n/a"
+    return ", ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
 def machine() -> str:
     """The Python, the system, its CPUs and its load: what the figures depend on."""
-    load = ", ".join(f"{v:.2f}" for v in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
     return (
-        f"Python {platform.python_version()} on {platform.system()}, {os.cpu_count()} CPUs, "
-        f"load average {load}"
+        f"Python {platform.python_version()} on {platform.system()} {platform.machine()}, "
+        f"{os.cpu_count()} CPUs, load average {load()}"
     )
 
 

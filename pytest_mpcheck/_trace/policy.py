@@ -143,11 +143,11 @@ class Tracing:
 
     def __init__(self, label: int = 0, seed: int = 0, policy: AccessPolicy | None = None) -> None:
         self.label, self.seed, self.policy = label, seed, policy
-        self.hooks = policy if policy is not None else _NOTHING
-        self.free_reads = policy is not None and policy.on_reads
-        self.held_reads = self.free_reads and policy is not None and policy.held_reads
-        self.on_writes = policy is not None and policy.on_writes
-        self.on_locks = policy is not None and policy.on_locks
+        self.hooks = hooks = policy if policy is not None else _NOTHING
+        self.free_reads = hooks.on_reads
+        self.held_reads = hooks.on_reads and hooks.held_reads
+        self.on_writes = hooks.on_writes
+        self.on_locks = hooks.on_locks
 
     def __repr__(self) -> str:
         return f"Tracing(label={self.label}, seed={self.seed}, policy={self.policy!r})"
